@@ -1,0 +1,131 @@
+/**
+ * Types of the connection statechart: its context, the events it takes, the
+ * events it emits to whoever hosts it, and its input.
+ *
+ * The context is plain, JSON-serializable data (no sockets, functions,
+ * promises or bigints) so that the Stately inspector and our visualizer can
+ * show it. Request ids appear as decimal strings because a u64 id may not fit
+ * in a JS number. Request payloads and promise handles live with the host,
+ * keyed by `token`.
+ */
+import type { OverlaydEvent, OverlaydResponse } from '../src/protocol/index.js';
+import type { BackoffOptions } from './backoff.js';
+
+/** A request known to the machine: the host's token, its wire id and its op. */
+export interface RequestRef {
+  token: number;
+  id: string;
+  op: string;
+}
+
+/** A serializable summary of the last failure. */
+export interface ErrorSummary {
+  code: string;
+  message: string;
+}
+
+export interface ConnectionStats {
+  /** Requests written to a socket. */
+  sent: number;
+  /** Responses matched to the request in flight. */
+  answered: number;
+  /** Responses for a request we had given up on (timed out or aborted in flight). */
+  late: number;
+  /** Responses whose id was never ours, or no longer remembered. */
+  unknown: number;
+  /** Event frames received. */
+  events: number;
+  /** Frames that could not be decoded, or that a server must never send; skipped. */
+  dropped: number;
+  /** Connections established, the first one included. */
+  connections: number;
+}
+
+export interface ConnectionContext {
+  endpoint: string;
+  /** Attempts made in the current connect cycle (reset when a connection is made). */
+  attempt: number;
+  /** Attempt budget of the current cycle; 0 after connecting when reconnect is off. */
+  maxAttempts: number;
+  /** Attempt budget of a reconnect cycle after a drop; 0 turns auto-reconnect off. */
+  reconnectAttempts: number;
+  /** How many requests may wait in `queue`. */
+  queueLimit: number;
+  backoff: BackoffOptions;
+  /** Requests not yet written, oldest first. */
+  queue: RequestRef[];
+  /** The request written and not yet answered, if any. */
+  inFlight: RequestRef | null;
+  /** Ids of in-flight requests we gave up on, newest last; their responses are late. */
+  lateIds: string[];
+  lastError: ErrorSummary | null;
+  stats: ConnectionStats;
+}
+
+export interface ConnectionInput {
+  endpoint: string;
+  reconnectAttempts?: number;
+  queueLimit?: number;
+  backoff?: Partial<BackoffOptions>;
+}
+
+/** Why the host gave up on a request. */
+export type CancelReason = 'timeout' | 'aborted';
+
+/** Events from the host (the client facade). */
+export type HostEvent =
+  | { type: 'connect'; maxAttempts?: number }
+  | { type: 'close' }
+  | { type: 'request.enqueue'; request: RequestRef }
+  | { type: 'request.cancel'; token: number; reason: CancelReason };
+
+/** Events sent back by the socket actor. */
+export type SocketEvent =
+  | { type: 'socket.connected' }
+  | { type: 'socket.response'; id: string; response: OverlaydResponse }
+  | { type: 'socket.event'; event: OverlaydEvent }
+  /** The server sent a request frame: a protocol violation. */
+  | { type: 'socket.request'; id: string }
+  /** A frame arrived whole but could not be decoded; `id` is set when it named one. */
+  | { type: 'socket.undecodable'; error: Error; id?: string }
+  | { type: 'socket.closed'; error: Error };
+
+export type ConnectionEvent = HostEvent | SocketEvent;
+
+/** What the socket actor accepts from the machine. */
+export type SocketCommand = { type: 'write'; token: number };
+
+/** How a request ended without a response. */
+export type FailureKind =
+  /** Its deadline passed. */
+  | 'timeout'
+  /** The caller's signal aborted it. */
+  | 'aborted'
+  /** The connection ended while it was in flight, or it was queued when the client closed. */
+  | 'closed'
+  /** Every connection attempt failed while it waited. */
+  | 'connect'
+  /** The queue was full when it arrived. */
+  | 'queueFull'
+  /** Its response could not be decoded. */
+  | 'undecodable'
+  /** The server broke the protocol while it was in flight. */
+  | 'protocol'
+  /** The connection is down and auto-reconnect is off. */
+  | 'notConnected';
+
+/** Events the machine emits for its host: outcomes to deliver, facts to log. */
+export type ConnectionEmitted =
+  | { type: 'request.answered'; token: number; response: OverlaydResponse }
+  | {
+      type: 'request.failed';
+      token: number;
+      kind: FailureKind;
+      delivery: 'sent' | 'not-sent';
+      cause?: Error | undefined;
+      attempts?: number;
+    }
+  | { type: 'connected'; reconnect: boolean }
+  | { type: 'connect.failed'; attempts: number; cause: Error | undefined }
+  | { type: 'overlayd.event'; event: OverlaydEvent }
+  | { type: 'frame.skipped'; reason: 'late' | 'unknown' | 'undecodable' | 'request'; id?: string; expected?: string; error?: Error };

@@ -1,0 +1,448 @@
+/**
+ * OverlaydClient: the promise-facing facade over the connection statechart.
+ *
+ * The machine decides (what is queued, what is written, what a frame means,
+ * when to sleep and retry); this class holds what the machine must not:
+ * encoded payloads, promise handles, deadline timers and abort listeners,
+ * keyed by a numeric token the machine carries.
+ */
+import { type Actor, type Clock, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { BACKOFF_ATTEMPTS, type BackoffOptions, clampAttempts, SINGLE_ATTEMPT } from '../../machines/backoff.js';
+import {
+  connectionMachine,
+  DEFAULT_QUEUE_LIMIT,
+  DEFAULT_RECONNECT_ATTEMPTS,
+} from '../../machines/connection.machine.js';
+import type { ConnectionEmitted } from '../../machines/connection.types.js';
+import {
+  AbortedError,
+  ClosedError,
+  ConnectError,
+  FrameTooLargeError,
+  OverlayError,
+  type OverlaydError,
+  ProtocolError,
+} from '../errors.js';
+import {
+  encodeFrame,
+  MAX_FRAME_BYTES,
+  type OverlaydEvent,
+  type OverlaydRequestInput,
+  type OverlaydResponse,
+  type ResultFor,
+  SUCCESS_RESULTS,
+} from '../protocol/index.js';
+import { createSocketActor } from '../transport/socket-actor.js';
+import { errorForFailure, type RequestFailure } from './failures.js';
+import { IdAllocator } from './ids.js';
+import { type ClientState, stateName } from './state.js';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Receives what the Rust client logged (skipped ids, dropped frames). */
+export interface Logger {
+  debug?(message: string, fields?: Record<string, unknown>): void;
+  warn?(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ClientOptions {
+  /** Deadline of each request, queue wait included (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Requests that may wait for the connection (default 1024); more fail at once. */
+  queueLimit?: number;
+  /**
+   * Reconnect after a drop (default on, 20 attempts on the connect schedule).
+   * `false` turns it off: after a drop the client stays down.
+   */
+  reconnect?: boolean | { attempts: number };
+  /** Backoff schedule; seed-exact by default (100 ms doubling to 1 s, no jitter). */
+  backoff?: Partial<BackoffOptions>;
+  logger?: Logger;
+  /** Timer source for backoff and deadlines; XState's SimulatedClock in tests. */
+  clock?: Clock;
+  /** Receives XState inspection events (the Stately inspector's `inspect`). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** The first request id (default 1); ids wrap at u64. */
+  firstId?: number | bigint;
+  /** Replaces the socket actor's `net.createConnection` (tests). */
+  connect?: (endpoint: string) => import('node:net').Socket;
+}
+
+export interface RequestOptions {
+  /** This request's deadline, overriding `requestTimeoutMs`. */
+  timeoutMs?: number;
+  /** Aborting fails the request; one aborted while queued is never written. */
+  signal?: AbortSignal;
+}
+
+/** Sent to event subscribers after a reconnect: events may have been missed meanwhile. */
+export interface ReconnectedNotice {
+  event: 'reconnected';
+  endpoint: string;
+}
+
+export type ClientEvent = OverlaydEvent | ReconnectedNotice;
+
+interface Pending {
+  op: string;
+  id: number | bigint;
+  payload: Uint8Array | undefined;
+  timeoutMs: number;
+  timer: unknown;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  resolve(response: OverlaydResponse): void;
+  reject(error: OverlaydError): void;
+}
+
+const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+};
+
+export class OverlaydClient {
+  /** The endpoint this client connects to. */
+  readonly endpoint: string;
+  /** The running connection actor, for hosting and inspection. */
+  readonly actor: Actor<typeof connectionMachine>;
+
+  readonly #pending = new Map<number, Pending>();
+  readonly #listeners = new Set<(event: ClientEvent) => void>();
+  readonly #ids: IdAllocator;
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  readonly #queueLimit: number;
+  readonly #logger: Logger | undefined;
+  #nextToken = 0;
+  #openSockets = 0;
+  #releaseWaiters: Array<() => void> = [];
+  #closed = false;
+  #connectWaiter: { resolve(): void; reject(error: OverlaydError): void } | undefined;
+
+  /**
+   * A client that has not connected yet; prefer the static `connect*`
+   * creators, which also wait for the first connection.
+   */
+  constructor(endpoint: string, options: ClientOptions = {}) {
+    this.endpoint = endpoint;
+    this.#clock = options.clock ?? realClock;
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#queueLimit = options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+    this.#logger = options.logger;
+    this.#ids = new IdAllocator(options.firstId);
+    const reconnect = options.reconnect ?? true;
+    const socketDeps = {
+      payloadFor: (token: number) => this.#takePayload(token),
+      onSocketOpened: () => {
+        this.#openSockets++;
+      },
+      onSocketReleased: () => {
+        this.#openSockets--;
+        if (this.#openSockets === 0) {
+          for (const wake of this.#releaseWaiters.splice(0)) wake();
+        }
+      },
+      ...(options.connect ? { connect: options.connect } : {}),
+    };
+    const machine = connectionMachine.provide({
+      actors: { socket: createSocketActor(socketDeps) },
+    });
+    this.actor = createActor(machine, {
+      input: {
+        endpoint,
+        queueLimit: this.#queueLimit,
+        reconnectAttempts:
+          reconnect === false
+            ? 0
+            : reconnect === true
+              ? DEFAULT_RECONNECT_ATTEMPTS
+              : clampAttempts(reconnect.attempts),
+        ...(options.backoff ? { backoff: options.backoff } : {}),
+      },
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    this.actor.on('request.answered', (e) => this.#answer(e.token, e.response));
+    this.actor.on('request.failed', (e) => this.#fail(e));
+    this.actor.on('connected', (e) => this.#onConnected(e.reconnect));
+    this.actor.on('connect.failed', (e) => this.#onConnectFailed(e.attempts, e.cause));
+    this.actor.on('overlayd.event', (e) => this.#deliver(e.event));
+    this.actor.on('frame.skipped', (e) => this.#logSkipped(e));
+    // An unobserved actor error would crash the host process: settle everything instead.
+    this.actor.subscribe({ error: (error) => this.#onActorError(error) });
+    this.actor.start();
+  }
+
+  /** Connect with one attempt (fails fast, no sleep). */
+  static connect(endpoint: string, options?: ClientOptions): Promise<OverlaydClient> {
+    return OverlaydClient.connectWithAttempts(endpoint, SINGLE_ATTEMPT, options);
+  }
+
+  /** Connect with 20 attempts on the backoff schedule: for a daemon that was just spawned. */
+  static connectWithBackoff(endpoint: string, options?: ClientOptions): Promise<OverlaydClient> {
+    return OverlaydClient.connectWithAttempts(endpoint, BACKOFF_ATTEMPTS, options);
+  }
+
+  /** Connect with at most `max(maxAttempts, 1)` attempts, sleeping only between them. */
+  static async connectWithAttempts(
+    endpoint: string,
+    maxAttempts: number,
+    options?: ClientOptions,
+  ): Promise<OverlaydClient> {
+    const client = new OverlaydClient(endpoint, options);
+    try {
+      await client.open(maxAttempts);
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+    return client;
+  }
+
+  /**
+   * Start a connect cycle (from idle, or after the client gave up) and wait
+   * for the connection; rejects with ConnectError when every attempt fails.
+   */
+  open(maxAttempts: number = SINGLE_ATTEMPT): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new ClosedError('client is closed', { endpoint: this.endpoint }));
+    }
+    const state = this.state;
+    if (state === 'connected' || state === 'awaitingResponse') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#connectWaiter = { resolve, reject };
+      this.actor.send({ type: 'connect', maxAttempts: clampAttempts(maxAttempts) });
+    });
+  }
+
+  /** Where the connection is: idle, connecting, connected, awaitingResponse, backoff, failed, closed. */
+  get state(): ClientState {
+    return stateName(this.actor.getSnapshot().value);
+  }
+
+  /** Counters kept by the machine (sent, answered, late, unknown, events, dropped, connections). */
+  get stats() {
+    return this.actor.getSnapshot().context.stats;
+  }
+
+  /**
+   * Send a request and resolve with overlayd's answer, an `err` answer
+   * included. Rejects with an OverlaydError whose `delivery` says whether the
+   * request could have run.
+   */
+  request(request: OverlaydRequestInput, options: RequestOptions = {}): Promise<OverlaydResponse> {
+    const op = request.op;
+    if (this.#closed) {
+      return Promise.reject(
+        new ClosedError('client is closed', { op, endpoint: this.endpoint, delivery: 'not-sent' }),
+      );
+    }
+    const id = this.#ids.next();
+    let payload: Uint8Array;
+    try {
+      payload = encodeFrame({ frame: 'request', id, request });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (payload.byteLength > MAX_FRAME_BYTES) {
+      return Promise.reject(
+        new FrameTooLargeError(payload.byteLength, MAX_FRAME_BYTES, {
+          op,
+          id,
+          endpoint: this.endpoint,
+          delivery: 'not-sent',
+        }),
+      );
+    }
+    const signal = options.signal;
+    if (signal?.aborted) {
+      return Promise.reject(
+        new AbortedError('request aborted before it was queued', {
+          op,
+          id,
+          endpoint: this.endpoint,
+          delivery: 'not-sent',
+          cause: signal.reason,
+        }),
+      );
+    }
+    const token = ++this.#nextToken;
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    return new Promise<OverlaydResponse>((resolve, reject) => {
+      const pending: Pending = {
+        op,
+        id,
+        payload,
+        timeoutMs,
+        timer: this.#clock.setTimeout(() => this.#cancel(token, 'timeout'), timeoutMs),
+        signal,
+        onAbort: undefined,
+        resolve,
+        reject,
+      };
+      if (signal) {
+        pending.onAbort = () => this.#cancel(token, 'aborted');
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.#pending.set(token, pending);
+      this.actor.send({ type: 'request.enqueue', request: { token, id: String(id), op } });
+    });
+  }
+
+  /**
+   * Like `request`, but an `err` answer rejects with OverlayError, and the
+   * result is typed by the op (`allocate_ip` resolves to the `ip` result).
+   */
+  async call<R extends OverlaydRequestInput>(
+    request: R,
+    options?: RequestOptions,
+  ): Promise<ResultFor<R['op']>> {
+    const response = await this.request(request, options);
+    if (response.result === 'err') {
+      throw new OverlayError(response.message, {
+        op: request.op,
+        endpoint: this.endpoint,
+        delivery: 'sent',
+      });
+    }
+    return response as ResultFor<R['op']>;
+  }
+
+  /**
+   * Subscribe to overlayd's events (and a `reconnected` notice after each
+   * reconnect, since events may have been missed). Returns the unsubscribe.
+   */
+  onEvent(listener: (event: ClientEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Close the connection and settle every pending request (queued ones as
+   * not sent, the one in flight as sent). Resolves once the socket is
+   * released; safe to call more than once.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.actor.send({ type: 'close' });
+      this.actor.stop();
+      this.#listeners.clear();
+      this.#connectWaiter?.reject(new ClosedError('client closed while connecting', { endpoint: this.endpoint }));
+      this.#connectWaiter = undefined;
+    }
+    if (this.#openSockets > 0) {
+      await new Promise<void>((resolve) => {
+        this.#releaseWaiters.push(resolve);
+      });
+    }
+  }
+
+  #takePayload(token: number): Uint8Array | undefined {
+    const pending = this.#pending.get(token);
+    if (pending === undefined) return undefined;
+    const payload = pending.payload;
+    pending.payload = undefined;
+    return payload;
+  }
+
+  #cancel(token: number, reason: 'timeout' | 'aborted'): void {
+    if (this.#pending.has(token)) this.actor.send({ type: 'request.cancel', token, reason });
+  }
+
+  /** Remove a request's bookkeeping (timer, abort listener) and hand back its handles. */
+  #settle(token: number): Pending | undefined {
+    const pending = this.#pending.get(token);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(token);
+    this.#clock.clearTimeout(pending.timer);
+    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
+    return pending;
+  }
+
+  #answer(token: number, response: OverlaydResponse): void {
+    const pending = this.#settle(token);
+    if (pending === undefined) return;
+    const expected = SUCCESS_RESULTS[pending.op as keyof typeof SUCCESS_RESULTS];
+    if (response.result !== 'err' && !(expected as readonly string[]).includes(response.result)) {
+      pending.reject(
+        new ProtocolError(
+          `overlayd answered op ${pending.op} with result ${response.result} (expected ${expected.join(' or ')} or err)`,
+          { op: pending.op, id: pending.id, endpoint: this.endpoint, delivery: 'sent' },
+        ),
+      );
+      return;
+    }
+    pending.resolve(response);
+  }
+
+  #fail(failure: RequestFailure): void {
+    const pending = this.#settle(failure.token);
+    if (pending === undefined) return;
+    pending.reject(
+      errorForFailure(failure, {
+        op: pending.op,
+        id: pending.id,
+        endpoint: this.endpoint,
+        timeoutMs: pending.timeoutMs,
+        queueLimit: this.#queueLimit,
+        abortReason: pending.signal?.reason,
+      }),
+    );
+  }
+
+  #onConnected(reconnect: boolean): void {
+    this.#connectWaiter?.resolve();
+    this.#connectWaiter = undefined;
+    if (reconnect) this.#emit({ event: 'reconnected', endpoint: this.endpoint });
+  }
+
+  #onConnectFailed(attempts: number, cause: Error | undefined): void {
+    const waiter = this.#connectWaiter;
+    this.#connectWaiter = undefined;
+    waiter?.reject(new ConnectError(attempts, { endpoint: this.endpoint, cause }));
+  }
+
+  #deliver(event: OverlaydEvent): void {
+    if (this.#listeners.size === 0) {
+      this.#logger?.debug?.('overlayd: event with no subscriber; dropping', { event });
+      return;
+    }
+    this.#emit(event);
+  }
+
+  #emit(event: ClientEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#logger?.warn?.('overlayd: event listener threw', { error });
+      }
+    }
+  }
+
+  #logSkipped(skipped: Extract<ConnectionEmitted, { type: 'frame.skipped' }>): void {
+    const { type: _type, reason, ...fields } = skipped;
+    const message =
+      reason === 'late' || reason === 'unknown'
+        ? `overlayd: skipped response with ${reason} id`
+        : reason === 'request'
+          ? 'overlayd: sent a request frame to a client'
+          : 'overlayd: skipped a frame that could not be decoded';
+    this.#logger?.warn?.(message, { reason, ...fields });
+  }
+
+  #onActorError(error: unknown): void {
+    this.#closed = true;
+    const cause = error instanceof Error ? error : new Error(String(error));
+    for (const token of [...this.#pending.keys()]) {
+      this.#settle(token)?.reject(
+        new ClosedError('connection machine failed', { cause, endpoint: this.endpoint }),
+      );
+    }
+    this.#connectWaiter?.reject(new ClosedError('connection machine failed', { cause, endpoint: this.endpoint }));
+    this.#connectWaiter = undefined;
+  }
+}
