@@ -271,7 +271,11 @@ export const connectionMachine = setup({
       }
       const undecodable = event as Event<'socket.undecodable'>;
       return undecodable.id === undefined
-        ? { type: 'frame.skipped' as const, reason: 'undecodable' as const, error: undecodable.error }
+        ? {
+            type: 'frame.skipped' as const,
+            reason: 'undecodable' as const,
+            error: undecodable.error,
+          }
         : {
             type: 'frame.skipped' as const,
             reason: 'undecodable' as const,
@@ -309,7 +313,10 @@ export const connectionMachine = setup({
     endpoint: input.endpoint,
     attempt: 0,
     maxAttempts: 0,
-    reconnectAttempts: Math.max(0, Math.floor(input.reconnectAttempts ?? DEFAULT_RECONNECT_ATTEMPTS)),
+    reconnectAttempts: Math.max(
+      0,
+      Math.floor(input.reconnectAttempts ?? DEFAULT_RECONNECT_ATTEMPTS),
+    ),
     queueLimit: Math.max(0, Math.floor(input.queueLimit ?? DEFAULT_QUEUE_LIMIT)),
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff } satisfies BackoffOptions,
     queue: [],
@@ -369,7 +376,11 @@ export const connectionMachine = setup({
           on: {
             // An attempt failed: sleep and retry while the budget lasts, never after the last one.
             'socket.closed': [
-              { guard: 'hasAttemptsLeft', target: '#overlaydConnection.backoff', actions: 'recordError' },
+              {
+                guard: 'hasAttemptsLeft',
+                target: '#overlaydConnection.backoff',
+                actions: 'recordError',
+              },
               {
                 target: '#overlaydConnection.failed',
                 actions: [
@@ -413,7 +424,12 @@ export const connectionMachine = setup({
             'request.cancel': [
               {
                 guard: and(['isInFlightToken', 'hasQueued']),
-                actions: ['abandonInFlight', 'forgetInFlightAsLate', 'dispatchNext', 'writeInFlight'],
+                actions: [
+                  'abandonInFlight',
+                  'forgetInFlightAsLate',
+                  'dispatchNext',
+                  'writeInFlight',
+                ],
               },
               {
                 guard: 'isInFlightToken',

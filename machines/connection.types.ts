@@ -128,4 +128,10 @@ export type ConnectionEmitted =
   | { type: 'connected'; reconnect: boolean }
   | { type: 'connect.failed'; attempts: number; cause: Error | undefined }
   | { type: 'overlayd.event'; event: OverlaydEvent }
-  | { type: 'frame.skipped'; reason: 'late' | 'unknown' | 'undecodable' | 'request'; id?: string; expected?: string; error?: Error };
+  | {
+      type: 'frame.skipped';
+      reason: 'late' | 'unknown' | 'undecodable' | 'request';
+      id?: string;
+      expected?: string;
+      error?: Error;
+    };

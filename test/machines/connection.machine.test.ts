@@ -27,7 +27,10 @@ function start(input: Partial<ConnectionInput> = {}) {
   const enqueue = (token: number, op = 'status') =>
     actor.send({ type: 'request.enqueue', request: { token, id: String(token), op } });
   const failures = () =>
-    emitted.filter((e): e is Extract<ConnectionEmitted, { type: 'request.failed' }> => e.type === 'request.failed');
+    emitted.filter(
+      (e): e is Extract<ConnectionEmitted, { type: 'request.failed' }> =>
+        e.type === 'request.failed',
+    );
   return { actor, sockets, clock, emitted, state, context, enqueue, failures };
 }
 
