@@ -6,8 +6,13 @@
  * encoded payloads, promise handles, deadline timers and abort listeners,
  * keyed by a numeric token the machine carries.
  */
-import { type Actor, type Clock, createActor, type InspectionEvent, type Observer } from 'xstate';
-import { BACKOFF_ATTEMPTS, type BackoffOptions, clampAttempts, SINGLE_ATTEMPT } from '../../machines/backoff.js';
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import {
+  BACKOFF_ATTEMPTS,
+  type BackoffOptions,
+  clampAttempts,
+  SINGLE_ATTEMPT,
+} from '../../machines/backoff.js';
 import {
   connectionMachine,
   DEFAULT_QUEUE_LIMIT,
@@ -19,8 +24,8 @@ import {
   ClosedError,
   ConnectError,
   FrameTooLargeError,
-  OverlayError,
   type OverlaydError,
+  OverlayError,
   ProtocolError,
 } from '../errors.js';
 import {
@@ -33,6 +38,7 @@ import {
   SUCCESS_RESULTS,
 } from '../protocol/index.js';
 import { createSocketActor } from '../transport/socket-actor.js';
+import { type Clock, realClock } from './clock.js';
 import { errorForFailure, type RequestFailure } from './failures.js';
 import { IdAllocator } from './ids.js';
 import { type ClientState, stateName } from './state.js';
@@ -95,11 +101,6 @@ interface Pending {
   reject(error: OverlaydError): void;
 }
 
-const realClock: Clock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
-};
-
 export class OverlaydClient {
   /** The endpoint this client connects to. */
   readonly endpoint: string;
@@ -159,7 +160,7 @@ export class OverlaydClient {
               : clampAttempts(reconnect.attempts),
         ...(options.backoff ? { backoff: options.backoff } : {}),
       },
-      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.clock ? { clock: options.clock as never } : {}),
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     this.actor.on('request.answered', (e) => this.#answer(e.token, e.response));
@@ -330,7 +331,9 @@ export class OverlaydClient {
       this.actor.send({ type: 'close' });
       this.actor.stop();
       this.#listeners.clear();
-      this.#connectWaiter?.reject(new ClosedError('client closed while connecting', { endpoint: this.endpoint }));
+      this.#connectWaiter?.reject(
+        new ClosedError('client closed while connecting', { endpoint: this.endpoint }),
+      );
       this.#connectWaiter = undefined;
     }
     if (this.#openSockets > 0) {
@@ -442,7 +445,9 @@ export class OverlaydClient {
         new ClosedError('connection machine failed', { cause, endpoint: this.endpoint }),
       );
     }
-    this.#connectWaiter?.reject(new ClosedError('connection machine failed', { cause, endpoint: this.endpoint }));
+    this.#connectWaiter?.reject(
+      new ClosedError('connection machine failed', { cause, endpoint: this.endpoint }),
+    );
     this.#connectWaiter = undefined;
   }
 }
