@@ -187,7 +187,7 @@ function replay(input: (typeof inputs)[number], steps: Step[]) {
   let nextToken = 0;
 
   for (const step of steps) {
-    if (step.event.type === 'xstate.init') continue;
+    if ((step.event.type as string) === 'xstate.init') continue;
     const offered = eventsFor(actor.getSnapshot()).find((e) => e.kind === step.event.kind);
     if (offered === undefined) throw new Error(`live state does not offer ${step.event.kind}`);
     let event: ModelEvent = offered;
@@ -195,7 +195,7 @@ function replay(input: (typeof inputs)[number], steps: Step[]) {
       nextToken++;
       event = { ...event, request: { token: nextToken, id: String(nextToken), op: 'status' } };
     }
-    if (event.type === AFTER_BACKOFF) {
+    if ((event.type as string) === AFTER_BACKOFF) {
       clock.increment(backoffDelay(actor.getSnapshot().context.attempt));
     } else if (event.type.startsWith('socket.')) {
       if (harness.opened.length > 0) harness.current.send(event as never);
@@ -255,7 +255,7 @@ describe('connection machine: generated paths', () => {
   });
 
   for (const { input, path } of statePaths) {
-    const route = path.steps.map((s) => s.event.type).filter((t) => t !== 'xstate.init');
+    const route = path.steps.map((s) => s.event.type).filter((t) => (t as string) !== 'xstate.init');
     const mode = input.reconnectAttempts > 0 ? 'reconnect on' : 'reconnect off';
     it(`${mode}: reaches ${abstractState(path.state)} via ${route.join(' → ') || '(start)'}, then takes every event offered there`, () => {
       replay(input, path.steps);

@@ -6,13 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { OverlaydFrame, RequestFrame } from '../../src/protocol/index.js';
+import type { OverlaydFrameInput, RequestFrame } from '../../src/protocol/index.js';
 import { type OverlaydServer, type ServerConnection, serve } from '../../src/server/serve.js';
 
 /** What the server does with one request. */
 export type Reply =
   /** Write these frames, in order (use `answer()` for the usual response). */
-  | { frames: OverlaydFrame[] }
+  | { frames: OverlaydFrameInput[] }
   /** Read it and never answer. */
   | { silent: true }
   /** Close the connection without answering. */
@@ -21,7 +21,7 @@ export type Reply =
 export type Script = (request: RequestFrame, connection: number) => Reply | Promise<Reply>;
 
 /** The success answer a real overlayd gives for each op. */
-export function successFor(request: RequestFrame): OverlaydFrame {
+export function successFor(request: RequestFrame): OverlaydFrameInput {
   const id = request.id;
   switch (request.request.op) {
     case 'allocate_ip':
