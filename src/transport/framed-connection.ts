@@ -1,0 +1,141 @@
+/**
+ * Frames over one stream socket, shared by the reference server and the
+ * client: bodies in (`onBody`), bodies out (`send`), and exactly one `onEnd`
+ * saying how the connection ended.
+ */
+import type { Socket } from 'node:net';
+import { ClosedError, IoError, OtherError, OverlaydError } from '../errors.js';
+import { encodeLengthPrefixed, FrameDecoder } from './framing.js';
+
+export interface FramedConnectionHandlers {
+  /**
+   * Called for every complete body, in order. The body may be a view into the
+   * socket's chunk (nothing else writes to it). A throw ends the connection.
+   */
+  onBody(body: Uint8Array): void;
+  /**
+   * Called exactly once when the connection ends: ClosedError when the peer
+   * closed at a frame boundary or we closed it; IoError when the stream ended
+   * inside a body or the socket failed (the OS error as `cause`);
+   * FrameTooLargeError for an oversized advertised length; the error (wrapped
+   * in OtherError unless it already is an OverlaydError) when `onBody` threw.
+   */
+  onEnd(reason: OverlaydError): void;
+}
+
+export class FramedConnection {
+  readonly socket: Socket;
+  readonly #handlers: FramedConnectionHandlers;
+  readonly #decoder: FrameDecoder;
+  #ended = false;
+
+  constructor(socket: Socket, handlers: FramedConnectionHandlers) {
+    this.socket = socket;
+    this.#handlers = handlers;
+    this.#decoder = new FrameDecoder(this.#deliver);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onPeerEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    // A socket that is already gone may never emit 'close' again.
+    if (socket.destroyed) process.nextTick(this.#onClose);
+  }
+
+  /** True once `onEnd` has been called (or is being called). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Write one frame (length prefix and body in a single write). Throws
+   * FrameTooLargeError before writing anything when `body` is over the cap,
+   * and ClosedError when the connection has ended.
+   */
+  send(body: Uint8Array): void {
+    if (this.#ended) throw new ClosedError('connection is closed');
+    this.socket.write(encodeLengthPrefixed(body));
+  }
+
+  /** Stop reading from the peer (backpressure); `resume()` undoes it. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /**
+   * Close gracefully: frames already passed to `send` are flushed, then the
+   * socket is destroyed. Reports `reason` (default ClosedError) to `onEnd`.
+   * Idempotent; does nothing once the connection has ended.
+   */
+  close(reason?: OverlaydError): void {
+    this.#finish(reason ?? new ClosedError('connection closed'), false);
+  }
+
+  /** Close at once, dropping unsent data. Idempotent. */
+  destroy(reason?: OverlaydError): void {
+    this.#finish(reason ?? new ClosedError('connection closed'), true);
+  }
+
+  readonly #deliver = (body: Uint8Array): void => {
+    if (!this.#ended) this.#handlers.onBody(body);
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    try {
+      this.#decoder.push(chunk);
+    } catch (error) {
+      this.#finish(
+        error instanceof OverlaydError
+          ? error
+          : new OtherError(`frame handler threw: ${String(error)}`, { cause: error }),
+        true,
+      );
+    }
+  };
+
+  readonly #onPeerEnd = (): void => {
+    this.#finish(this.#decoder.end(), false);
+  };
+
+  readonly #onError = (error: Error): void => {
+    this.#finish(new IoError(`io error: ${error.message}`, { cause: error }), true);
+  };
+
+  readonly #onClose = (): void => {
+    const s = this.socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onPeerEnd);
+    s.off('error', this.#onError);
+    s.off('close', this.#onClose);
+    this.#finish(new ClosedError('connection closed'), true);
+  };
+
+  /**
+   * End once. Stops reading at once; the 'error' and 'close' listeners stay
+   * until the socket has closed (a late socket error must not go unhandled)
+   * and are removed then.
+   */
+  #finish(reason: OverlaydError, destroy: boolean): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const s = this.socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onPeerEnd);
+    if (destroy || s.destroyed) {
+      s.destroy();
+    } else {
+      // Discard further input so a chatty peer cannot stall the flush, then
+      // flush what was sent and destroy.
+      s.resume();
+      s.end(() => s.destroy());
+    }
+    try {
+      this.#handlers.onEnd(reason);
+    } catch (error) {
+      process.emitWarning(`FramedConnection onEnd handler threw: ${String(error)}`);
+    }
+  }
+}
