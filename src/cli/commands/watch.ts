@@ -1,0 +1,108 @@
+/** `overlayctl watch`: overlayd's events and the connection's state changes, until Ctrl-C. */
+import { BACKOFF_ATTEMPTS } from '../../../machines/backoff.js';
+import { type ClientEvent, OverlaydClient } from '../../client/client.js';
+import { encodeWire } from '../../protocol/index.js';
+import type { GlobalOptions, Io } from '../connect.js';
+import { styler, toJson } from '../output.js';
+import { waitForSignal } from '../signals.js';
+import {
+  reportDetail,
+  reportJson,
+  reportKey,
+  type StateReport,
+  stateReport,
+} from '../state-report.js';
+import { withInspector } from './request.js';
+
+/** After a reconnect cycle gives up, the next one starts this much later. */
+const CYCLE_PAUSE_MS = 1000;
+const WIDTH = 20;
+
+const clock = (date: Date): string => date.toISOString().slice(11, 23);
+
+export async function watchCommand(global: GlobalOptions, io: Io): Promise<void> {
+  const out = io.stdout;
+  const style = styler(out, io.env);
+  const json = global.json === true;
+
+  const printState = (report: StateReport) => {
+    const time = new Date();
+    if (json) {
+      out.write(`${toJson({ time: time.toISOString(), ...reportJson(report) })}\n`);
+      return;
+    }
+    const colour =
+      report.state === 'connected'
+        ? style.green
+        : report.state === 'backoff' || report.state === 'failed'
+          ? style.yellow
+          : (text: string) => text;
+    const line = `${style.dim(clock(time))}  state  ${colour(report.state.padEnd(WIDTH))}  ${reportDetail(report)}`;
+    out.write(`${line.trimEnd()}\n`);
+  };
+
+  const printEvent = (event: ClientEvent) => {
+    if (json) {
+      const text =
+        event.event === 'reconnected' ? toJson(event) : encodeWire('OverlaydEvent', event);
+      out.write(`${text}\n`);
+      return;
+    }
+    const { event: kind, ...fields } = event;
+    const detail = Object.entries(fields)
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(' ');
+    out.write(
+      `${style.dim(clock(new Date()))}  event  ${style.cyan(kind.padEnd(WIDTH))}  ${detail}\n`,
+    );
+  };
+
+  const signal = waitForSignal();
+  try {
+    await withInspector(
+      global,
+      io,
+      async (inspect) => {
+        const attempts = global.attempts ?? BACKOFF_ATTEMPTS;
+        const client = new OverlaydClient(global.socket, {
+          reconnect: { attempts },
+          ...(inspect ? { inspect } : {}),
+        });
+        let connectedOnce = false;
+        let pause: NodeJS.Timeout | undefined;
+        let last = '';
+        client.actor.subscribe((snapshot) => {
+          const report = stateReport(snapshot);
+          const key = reportKey(report);
+          if (key === last) return;
+          last = key;
+          printState(report);
+          if (report.state === 'connected') connectedOnce = true;
+          // Once it has been up, watch never gives up: a failed cycle starts another.
+          if (report.state === 'failed' && connectedOnce) {
+            pause = setTimeout(() => client.open(attempts).catch(() => {}), CYCLE_PAUSE_MS);
+          }
+        });
+        client.onEvent(printEvent);
+        let interrupted = false;
+        void signal.promise.then(() => {
+          interrupted = true;
+          clearTimeout(pause);
+          void client.close();
+        });
+        try {
+          await client.open(attempts);
+          await signal.promise;
+        } catch (error) {
+          if (!interrupted) throw error;
+        } finally {
+          clearTimeout(pause);
+          await client.close();
+        }
+      },
+      { linger: false },
+    );
+  } finally {
+    signal.cancel();
+  }
+}

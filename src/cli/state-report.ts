@@ -1,0 +1,79 @@
+/** One line's worth of the connection machine's state, for watch, progress and the demo. */
+import type { StateValue } from 'xstate';
+import { backoffDelay } from '../../machines/backoff.js';
+import type { ConnectionContext } from '../../machines/connection.types.js';
+import { type ClientState, stateName } from '../client/state.js';
+
+export interface StateReport {
+  state: ClientState;
+  /** Attempts made in the current connect cycle. */
+  attempt: number;
+  maxAttempts: number;
+  /** In backoff: the sleep before the next attempt. */
+  nextDelayMs?: number;
+  /** The request written and not yet answered: `op #id`. */
+  inFlight?: string;
+  queued: number;
+  lastError?: string;
+}
+
+export function stateReport(snapshot: {
+  value: StateValue;
+  context: ConnectionContext;
+}): StateReport {
+  const { context } = snapshot;
+  const state = stateName(snapshot.value);
+  const report: StateReport = {
+    state,
+    attempt: context.attempt,
+    maxAttempts: context.maxAttempts,
+    queued: context.queue.length,
+  };
+  if (state === 'backoff') report.nextDelayMs = backoffDelay(context.attempt, context.backoff);
+  if (context.inFlight !== null) report.inFlight = `${context.inFlight.op} #${context.inFlight.id}`;
+  if (context.lastError !== null && (state === 'backoff' || state === 'failed')) {
+    report.lastError = context.lastError.message;
+  }
+  return report;
+}
+
+/** Two reports with the same key say the same thing. */
+export const reportKey = (r: StateReport): string =>
+  `${r.state}|${r.attempt}|${r.inFlight ?? ''}|${r.queued}`;
+
+/** What follows the state's name on a line. */
+export function reportDetail(r: StateReport): string {
+  const queued = r.queued > 0 ? `${r.queued} queued` : '';
+  const parts: string[] = [];
+  switch (r.state) {
+    case 'connecting':
+      parts.push(`attempt ${r.attempt}/${r.maxAttempts}`);
+      break;
+    case 'awaitingResponse':
+      parts.push(r.inFlight ?? '');
+      break;
+    case 'backoff':
+      parts.push(`next attempt ${r.attempt + 1}/${r.maxAttempts} in ${r.nextDelayMs} ms`);
+      if (r.lastError) parts.push(`(${r.lastError})`);
+      break;
+    case 'failed':
+      parts.push(`gave up after ${r.attempt} attempt${r.attempt === 1 ? '' : 's'}`);
+      if (r.lastError) parts.push(`(${r.lastError})`);
+      break;
+  }
+  if (queued !== '') parts.push(queued);
+  return parts.join('  ');
+}
+
+/** A report as a JSON object (snake_case, absent fields left out). */
+export function reportJson(r: StateReport): Record<string, unknown> {
+  return {
+    state: r.state,
+    attempt: r.attempt,
+    max_attempts: r.maxAttempts,
+    ...(r.nextDelayMs !== undefined ? { next_delay_ms: r.nextDelayMs } : {}),
+    ...(r.inFlight !== undefined ? { in_flight: r.inFlight } : {}),
+    queued: r.queued,
+    ...(r.lastError !== undefined ? { last_error: r.lastError } : {}),
+  };
+}
