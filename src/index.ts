@@ -2,7 +2,6 @@
  * overlayd-client: the public API.
  */
 export * from '../machines/index.js';
-export { type ClientState } from './client/state.js';
 export {
   type ClientEvent,
   type ClientOptions,
@@ -13,10 +12,11 @@ export {
   type RequestOptions,
 } from './client/client.js';
 export type { Clock } from './client/clock.js';
+export type { ClientState } from './client/state.js';
 export * from './errors.js';
 export * from './protocol/index.js';
+export { type OverlaydServer, type ServeOptions, ServerConnection, serve } from './server/serve.js';
 export { defaultEndpoint, isWindowsPipe } from './transport/endpoint.js';
 export { FramedConnection } from './transport/framed-connection.js';
 export { encodeLengthPrefixed, FrameDecoder } from './transport/framing.js';
 export { createSocketActor, type SocketActorDependencies } from './transport/socket-actor.js';
-export { type OverlaydServer, type ServeOptions, ServerConnection, serve } from './server/serve.js';

@@ -255,7 +255,9 @@ describe('connection machine: generated paths', () => {
   });
 
   for (const { input, path } of statePaths) {
-    const route = path.steps.map((s) => s.event.type).filter((t) => (t as string) !== 'xstate.init');
+    const route = path.steps
+      .map((s) => s.event.type)
+      .filter((t) => (t as string) !== 'xstate.init');
     const mode = input.reconnectAttempts > 0 ? 'reconnect on' : 'reconnect off';
     it(`${mode}: reaches ${abstractState(path.state)} via ${route.join(' → ') || '(start)'}, then takes every event offered there`, () => {
       replay(input, path.steps);
