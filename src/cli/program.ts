@@ -65,7 +65,10 @@ export function buildProgram(io: Io): Command {
   program
     .command('watch')
     .description("stream overlayd's events and the connection's state changes until Ctrl-C")
-    .action((_opts, cmd: Command) => watchCommand(globalsOf(cmd), io));
+    .option('--ui', "also show the connection live in the project's offline visualizer")
+    .action((opts: { ui?: boolean }, cmd: Command) =>
+      watchCommand(globalsOf(cmd), io, { ui: opts.ui === true }),
+    );
 
   for (const cmd of [program, ...program.commands])
     cmd.addHelpText('after', `\n${EXIT_CODES_HELP}`);

@@ -422,6 +422,22 @@ describe('overlayctl', { timeout: 60_000 }, () => {
     });
   });
 
+  it('watch --ui serves the visualizer with the live connection, token required', async () => {
+    const watch = startNode(CLI, ['--socket', socket, 'watch', '--ui']);
+    await watch.until((out) =>
+      /visualizer: open http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.test(out.stderr),
+    );
+    await watch.until((out) => /state {2}connected/.test(out.stdout));
+    const url = new URL(/visualizer: open (\S+)/.exec(watch.output.stderr)?.[1] ?? '');
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const state = await fetch(new URL(`/state.json${url.search}`, url));
+    expect(JSON.stringify(await state.json())).toContain('connected');
+    expect((await fetch(new URL('/', url))).status).toBe(403);
+    watch.child.kill('SIGINT');
+    expect(await watch.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('shutdown stops the server', async () => {
     const r = await ctl('--json', 'shutdown');
     expect(r).toMatchObject({ code: 0, stdout: '{"result":"ok"}\n' });

@@ -1,4 +1,5 @@
 /** `overlayctl watch`: overlayd's events and the connection's state changes, until Ctrl-C. */
+import type { InspectionEvent, Observer } from 'xstate';
 import { BACKOFF_ATTEMPTS } from '../../../machines/backoff.js';
 import { type ClientEvent, OverlaydClient } from '../../client/client.js';
 import { encodeWire } from '../../protocol/index.js';
@@ -20,7 +21,39 @@ const WIDTH = 20;
 
 const clock = (date: Date): string => date.toISOString().slice(11, 23);
 
-export async function watchCommand(global: GlobalOptions, io: Io): Promise<void> {
+export interface WatchOptions {
+  /** Start the offline visualizer and feed it the connection's inspection events. */
+  ui?: boolean;
+}
+
+/** The visualizer's inspect hook and its closer, when `--ui` asked for it. */
+async function startUi(
+  io: Io,
+): Promise<{ inspect: (event: InspectionEvent) => void; close(): Promise<void> }> {
+  const { startVisualizer } = await import('../../../visualizer/server.js');
+  const visualizer = await startVisualizer({ title: 'overlayctl watch' });
+  io.stderr.write(`visualizer: open ${visualizer.url}\n`);
+  return visualizer;
+}
+
+/** Both observers in one, for when --inspect and --ui are given together. */
+function bothObservers(
+  a: Observer<InspectionEvent> | undefined,
+  b: ((event: InspectionEvent) => void) | undefined,
+): ((event: InspectionEvent) => void) | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return (event) => a.next?.(event);
+  return (event) => {
+    a.next?.(event);
+    b(event);
+  };
+}
+
+export async function watchCommand(
+  global: GlobalOptions,
+  io: Io,
+  options: WatchOptions = {},
+): Promise<void> {
   const out = io.stdout;
   const style = styler(out, io.env);
   const json = global.json === true;
@@ -58,15 +91,17 @@ export async function watchCommand(global: GlobalOptions, io: Io): Promise<void>
   };
 
   const signal = waitForSignal();
+  const ui = options.ui ? await startUi(io) : undefined;
   try {
     await withInspector(
       global,
       io,
       async (inspect) => {
         const attempts = global.attempts ?? BACKOFF_ATTEMPTS;
+        const observer = bothObservers(inspect, ui?.inspect);
         const client = new OverlaydClient(global.socket, {
           reconnect: { attempts },
-          ...(inspect ? { inspect } : {}),
+          ...(observer ? { inspect: observer } : {}),
         });
         let connectedOnce = false;
         let pause: NodeJS.Timeout | undefined;
@@ -104,5 +139,6 @@ export async function watchCommand(global: GlobalOptions, io: Io): Promise<void>
     );
   } finally {
     signal.cancel();
+    await ui?.close();
   }
 }
