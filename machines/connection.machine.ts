@@ -24,7 +24,7 @@
  * `after` in awaitingResponse would only cover the response, and would arm and
  * clear a scheduler entry on every request on top of the host's timer.
  */
-import { and, assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
 import { type BackoffOptions, backoffDelay, clampAttempts, DEFAULT_BACKOFF } from './backoff.js';
 import type {
   ConnectionContext,
@@ -156,10 +156,19 @@ export const connectionMachine = setup({
       queue: context.queue.slice(1),
       stats: { ...context.stats, sent: context.stats.sent + 1 },
     })),
-    writeInFlight: sendTo('socket', ({ context }) => ({
-      type: 'write' as const,
-      token: (context.inFlight as RequestRef).token,
-    })),
+    /**
+     * Tell the socket actor to write the request in flight. Sent at once from
+     * within the transition, not deferred like `sendTo` (which relays after the
+     * macrostep): the bytes leave before the rest of the step is computed, and
+     * the step skips sendTo's resolve and defer. The socket actor is a child
+     * of `session`, which every state that writes is inside.
+     */
+    writeInFlight: ({ context, self }) => {
+      const socket = self.getSnapshot().children.socket;
+      // Like sendTo, fail the step (the actor errors) if there is no socket to write to.
+      if (socket === undefined) throw new Error('writeInFlight: no socket actor');
+      socket.send({ type: 'write', token: (context.inFlight as RequestRef).token });
+    },
     answerInFlight: emit(({ context, event }) => ({
       type: 'request.answered' as const,
       token: (context.inFlight as RequestRef).token,

@@ -1,0 +1,222 @@
+/**
+ * Request round trips over a Unix socket, three subjects against one echo
+ * server: the raw socket floor, a minimal hand-written promise client, and
+ * OverlaydClient. Sequential (latency: median and p99; requests/s) and with
+ * `callers` concurrent callers (requests/s). Rounds interleave the subjects
+ * so that noise on this shared machine hits them alike; every figure is the
+ * median over rounds.
+ *
+ *   node dist/bench/roundtrip.js [separate|same] [raw|minimal|overlayd|all] [requests]
+ *
+ * (a single subject is handy under `node --cpu-prof`).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { OverlaydClient } from '../src/client/client.js';
+import {
+  type EchoServer,
+  STATUS_REQUEST,
+  spawnEchoServer,
+  startEchoServer,
+} from './echo-server.js';
+import { MinimalClient } from './minimal-client.js';
+import { RawPingPong } from './raw-client.js';
+import { median, p99 } from './stats.js';
+
+export type SubjectName = 'raw' | 'minimal' | 'overlayd';
+export type Setup = 'separate' | 'same';
+
+export const SUBJECT_LABELS: Record<SubjectName, string> = {
+  raw: 'raw socket ping-pong (floor)',
+  minimal: 'minimal promise client',
+  overlayd: 'OverlaydClient',
+};
+
+interface Subject {
+  /** `n` requests one at a time: the latency of each, in µs. */
+  sequential(n: number): Promise<number[]>;
+  /** `n` requests from `callers` concurrent callers: elapsed ms. */
+  concurrent(n: number, callers: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function sequentialCalls(call: () => Promise<unknown>, n: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await call();
+    latencies.push((performance.now() - start) * 1e3);
+  }
+  return latencies;
+}
+
+async function concurrentCalls(
+  call: () => Promise<unknown>,
+  n: number,
+  callers: number,
+): Promise<number> {
+  let started = 0;
+  const caller = async (): Promise<void> => {
+    while (started < n) {
+      started++;
+      await call();
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: callers }, caller));
+  return performance.now() - start;
+}
+
+export async function openSubject(name: SubjectName, endpoint: string): Promise<Subject> {
+  switch (name) {
+    case 'raw': {
+      const raw = await RawPingPong.connect(endpoint);
+      return {
+        sequential: (n) => raw.sequential(n),
+        concurrent: (n, callers) => raw.pipelined(n, callers),
+        close: async () => raw.close(),
+      };
+    }
+    case 'minimal': {
+      const client = await MinimalClient.connect(endpoint);
+      const call = () => client.call(STATUS_REQUEST);
+      return {
+        sequential: (n) => sequentialCalls(call, n),
+        concurrent: (n, callers) => concurrentCalls(call, n, callers),
+        close: async () => client.close(),
+      };
+    }
+    case 'overlayd': {
+      const client = await OverlaydClient.connect(endpoint, { queueLimit: 4096 });
+      const call = () => client.call(STATUS_REQUEST);
+      return {
+        sequential: (n) => sequentialCalls(call, n),
+        concurrent: (n, callers) => concurrentCalls(call, n, callers),
+        close: () => client.close(),
+      };
+    }
+  }
+}
+
+export interface RoundTripFigures {
+  subject: SubjectName;
+  /** Sequential: median over rounds of each round's median latency (µs). */
+  medianUs: number;
+  /** Sequential: median over rounds of each round's p99 latency (µs). */
+  p99Us: number;
+  /** Sequential requests per second (median over rounds). */
+  sequentialRps: number;
+  /** Requests per second with `callers` concurrent callers (median over rounds). */
+  concurrentRps: number;
+}
+
+export interface RoundTripOptions {
+  rounds?: number;
+  sequentialRequests?: number;
+  concurrentRequests?: number;
+  callers?: number;
+  subjects?: readonly SubjectName[];
+}
+
+/** Every subject against the server at `endpoint`, rounds interleaved. */
+export async function benchRoundTrips(
+  endpoint: string,
+  opts: RoundTripOptions = {},
+): Promise<RoundTripFigures[]> {
+  const rounds = opts.rounds ?? 5;
+  const seqN = opts.sequentialRequests ?? 3000;
+  const concN = opts.concurrentRequests ?? 20_000;
+  const callers = opts.callers ?? 64;
+  const names = opts.subjects ?? (['raw', 'minimal', 'overlayd'] as const);
+  const subjects = new Map<SubjectName, Subject>();
+  for (const name of names) subjects.set(name, await openSubject(name, endpoint));
+  const samples = new Map(
+    names.map((name) => [
+      name,
+      {
+        median: [] as number[],
+        p99: [] as number[],
+        seqRps: [] as number[],
+        concRps: [] as number[],
+      },
+    ]),
+  );
+  try {
+    // Warm-up round (JIT, socket buffers), discarded.
+    for (const s of subjects.values()) {
+      await s.sequential(Math.min(seqN, 1000));
+      await s.concurrent(Math.min(concN, 5000), callers);
+    }
+    for (let round = 0; round < rounds; round++) {
+      // Rotate the order each round so no subject always runs first.
+      const order = names.map((_, i) => names[(i + round) % names.length]!);
+      for (const name of order) {
+        const start = performance.now();
+        const latencies = await subjects.get(name)!.sequential(seqN);
+        const elapsed = performance.now() - start;
+        const s = samples.get(name)!;
+        s.median.push(median(latencies));
+        s.p99.push(p99(latencies));
+        s.seqRps.push((seqN / elapsed) * 1e3);
+      }
+      for (const name of order) {
+        const elapsed = await subjects.get(name)!.concurrent(concN, callers);
+        samples.get(name)!.concRps.push((concN / elapsed) * 1e3);
+      }
+    }
+  } finally {
+    for (const s of subjects.values()) await s.close();
+  }
+  return names.map((subject) => {
+    const s = samples.get(subject)!;
+    return {
+      subject,
+      medianUs: median(s.median),
+      p99Us: median(s.p99),
+      sequentialRps: median(s.seqRps),
+      concurrentRps: median(s.concRps),
+    };
+  });
+}
+
+/** A fresh socket path in a temporary directory, and its cleanup. */
+export function tempEndpoint(name: string): { endpoint: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'overlayd-bench-'));
+  return {
+    endpoint: join(dir, name),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Start the echo server for a setup: a child process, or in this process. */
+export function startServer(setup: Setup, endpoint: string): Promise<EchoServer> {
+  return setup === 'separate' ? spawnEchoServer(endpoint) : startEchoServer(endpoint);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const setup: Setup = process.argv[2] === 'same' ? 'same' : 'separate';
+  const which = process.argv[3] ?? 'all';
+  const requests = Number(process.argv[4] ?? 3000);
+  const subjects: SubjectName[] =
+    which === 'all' ? ['raw', 'minimal', 'overlayd'] : [which as SubjectName];
+  const { endpoint, cleanup } = tempEndpoint('echo.sock');
+  const server = await startServer(setup, endpoint);
+  try {
+    for (const f of await benchRoundTrips(endpoint, {
+      subjects,
+      sequentialRequests: requests,
+      concurrentRequests: requests * 5,
+    })) {
+      console.log(
+        `${setup} ${SUBJECT_LABELS[f.subject].padEnd(30)} median ${f.medianUs.toFixed(1)} µs  ` +
+          `p99 ${f.p99Us.toFixed(1)} µs  ${f.sequentialRps.toFixed(0)} req/s  ` +
+          `64 callers ${f.concurrentRps.toFixed(0)} req/s`,
+      );
+    }
+  } finally {
+    await server.close();
+    cleanup();
+  }
+}

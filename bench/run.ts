@@ -1,0 +1,200 @@
+/**
+ * `npm run bench`: every benchmark, one table. Each figure is measured in the
+ * same run as its baseline, rounds interleaved, medians reported, and given
+ * both as an absolute value and as a ratio to the baseline.
+ *
+ *   npm run bench            # build, then node dist/bench/run.js
+ *   node dist/bench/run.js   # without rebuilding
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { benchBreakdown } from './breakdown.js';
+import { benchConnect } from './connect.js';
+import { runDecodeBench } from './decode.js';
+import { benchMemoryInChild } from './memory.js';
+import {
+  benchRoundTrips,
+  type RoundTripFigures,
+  type Setup,
+  SUBJECT_LABELS,
+  startServer,
+  tempEndpoint,
+} from './roundtrip.js';
+import { formatBytes, formatRate, formatRatio, formatUs } from './stats.js';
+
+interface Row {
+  benchmark: string;
+  subject: string;
+  result: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+}
+
+const rows: Row[] = [];
+
+function row(r: Partial<Row> & Pick<Row, 'benchmark' | 'subject' | 'result'>): void {
+  rows.push({ baseline: '', ratio: '', target: '', ...r });
+}
+
+/** "≤ 1.15× ✓" or "≤ 1.15× ✗". */
+function target(text: string, met: boolean): string {
+  return `${text} ${met ? '✓' : '✗'}`;
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
+    return line?.split(':')[1]?.trim() ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function load(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+async function roundTrips(setup: Setup): Promise<RoundTripFigures[]> {
+  const { endpoint, cleanup } = tempEndpoint('echo.sock');
+  const server = await startServer(setup, endpoint);
+  try {
+    return await benchRoundTrips(endpoint);
+  } finally {
+    await server.close();
+    cleanup();
+  }
+}
+
+function roundTripRows(setup: Setup, figures: RoundTripFigures[], maxRatio: number): void {
+  const floor = figures.find((f) => f.subject === 'raw')!;
+  const where = setup === 'separate' ? 'server in another process' : 'server in this process';
+  for (const f of figures) {
+    const ratio = f.medianUs / floor.medianUs;
+    const isFloor = f.subject === 'raw';
+    row({
+      benchmark: `Sequential round trip, ${where}`,
+      subject: SUBJECT_LABELS[f.subject],
+      result: `median ${formatUs(f.medianUs)} · p99 ${formatUs(f.p99Us)} · ${formatRate(f.sequentialRps)}`,
+      baseline: isFloor ? '(floor)' : `floor median ${formatUs(floor.medianUs)}`,
+      ratio: formatRatio(ratio),
+      target:
+        f.subject === 'overlayd' ? target(`≤ ${maxRatio.toFixed(2)}×`, ratio <= maxRatio) : '',
+    });
+  }
+  for (const f of figures) {
+    const isFloor = f.subject === 'raw';
+    row({
+      benchmark: `64 concurrent callers, ${where}`,
+      subject: isFloor ? `${SUBJECT_LABELS.raw}, 64 pipelined` : SUBJECT_LABELS[f.subject],
+      result: formatRate(f.concurrentRps),
+      baseline: isFloor ? '(floor)' : `floor ${formatRate(floor.concurrentRps)}`,
+      ratio: formatRatio(f.concurrentRps / floor.concurrentRps),
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const machine = `${availableParallelism()} vCPU · ${cpuModel()} · Node ${process.version}`;
+  const loadBefore = load();
+
+  const separate = await roundTrips('separate');
+  roundTripRows('separate', separate, 1.15);
+  const same = await roundTrips('same');
+  roundTripRows('same', same, 2.0);
+
+  // The client's own cost, same process: what OverlaydClient adds to the floor, then its pieces.
+  const sameFloor = same.find((f) => f.subject === 'raw')!;
+  const sameClient = same.find((f) => f.subject === 'overlayd')!;
+  row({
+    benchmark: 'Client cost per request (same process)',
+    subject: 'OverlaydClient median − floor median',
+    result: formatUs(sameClient.medianUs - sameFloor.medianUs),
+    baseline: `floor ${formatUs(sameFloor.medianUs)}`,
+    ratio: formatRatio((sameClient.medianUs - sameFloor.medianUs) / sameFloor.medianUs),
+  });
+  for (const piece of await benchBreakdown()) {
+    const format = piece.unit === 'B' ? formatBytes : formatUs;
+    row({
+      benchmark: 'Client cost per request (same process)',
+      subject: piece.piece,
+      result: format(piece.us),
+      baseline: piece.baseline ? `${piece.baseline.name}: ${format(piece.baseline.us)}` : '',
+      ratio: piece.baseline ? formatRatio(piece.us / piece.baseline.us) : '',
+    });
+  }
+
+  for (const d of await runDecodeBench(9)) {
+    const big = d.bodyBytes > 1024 * 1024;
+    // The target is for decodeFrame; the strict path alone is the fallback's cost, shown for scale.
+    const targeted = big && !d.scenario.includes('strict');
+    row({
+      benchmark: big ? 'Decode + validate, ~8 MiB status frame' : 'Decode + validate, small frame',
+      subject: `${d.scenario} (${formatBytes(d.bodyBytes)})`,
+      result: big
+        ? formatUs(d.decodeUs)
+        : `${formatUs(d.decodeUs)} · ${formatRate(1e6 / d.decodeUs).replace('/s', ' ops/s')}`,
+      baseline: `JSON.parse ${formatUs(d.jsonParseUs)}`,
+      ratio: formatRatio(d.ratio),
+      target: targeted ? target('≤ 2.00×', d.ratio <= 2) : '',
+    });
+  }
+
+  for (const c of await benchConnect()) {
+    const over = c.clientMs - c.idealMs;
+    const long = c.attempts > 1;
+    row({
+      benchmark: 'Connect to a dead socket',
+      subject: `OverlaydClient, ${c.attempts} attempt${long ? 's' : ''}`,
+      result: `${c.clientMs.toFixed(long ? 1 : 2)} ms (+${over.toFixed(long ? 1 : 2)} ms over ideal)`,
+      baseline: long
+        ? `ideal ${c.idealMs} ms · net loop ${c.rawMs.toFixed(1)} ms`
+        : `net attempt ${c.rawMs.toFixed(2)} ms`,
+      ratio: formatRatio(c.clientMs / (long ? c.idealMs : c.rawMs)),
+      target: long ? target('≤ +20 ms', over <= 20) : target('≤ 2 ms', c.clientMs <= 2),
+    });
+  }
+
+  const mem = await benchMemoryInChild();
+  row({
+    benchmark: `Heap per idle connected client (N=${mem.clients})`,
+    subject: 'OverlaydClient',
+    result: formatBytes(mem.idle.overlayd),
+    baseline: `minimal ${formatBytes(mem.idle.minimal)} · raw socket ${formatBytes(mem.idle.raw)}`,
+    ratio: formatRatio(mem.idle.overlayd / mem.idle.minimal),
+  });
+  row({
+    benchmark: `Heap per ${mem.queued.toLocaleString('en')} unanswered requests`,
+    subject: 'OverlaydClient (1 in flight, the rest queued)',
+    result: formatBytes(mem.perQueued.overlayd),
+    baseline: `minimal (all written) ${formatBytes(mem.perQueued.minimal)}`,
+    ratio: formatRatio(mem.perQueued.overlayd / mem.perQueued.minimal),
+  });
+
+  const header: Row = {
+    benchmark: 'Benchmark',
+    subject: 'Subject',
+    result: 'Result (median of rounds)',
+    baseline: 'Baseline (same run)',
+    ratio: 'Ratio',
+    target: 'Target',
+  };
+  const cols = Object.keys(header) as Array<keyof Row>;
+  const widths = cols.map((c) => Math.max(...[header, ...rows].map((r) => r[c].length)));
+  const line = (r: Row) => `| ${cols.map((c, i) => r[c].padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(`Machine: ${machine}`);
+  console.log(
+    `Load average (1/5/15 min): ${loadBefore} at start, ${load()} at end; ` +
+      `${((performance.now() - started) / 1000).toFixed(0)} s\n`,
+  );
+  console.log(line(header));
+  console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+  for (const r of rows) console.log(line(r));
+}
+
+await main();
