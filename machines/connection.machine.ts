@@ -101,6 +101,7 @@ export const connectionMachine = setup({
       context.lateIds.includes((event as Event<'socket.response'>).id),
     isInFlightToken: ({ context, event }) =>
       (event as Event<'request.cancel'>).token === context.inFlight?.token,
+    isStuck: ({ context }) => context.stuck,
     isQueuedToken: ({ context, event }) => {
       const token = (event as Event<'request.cancel'>).token;
       return context.queue.some((queued) => queued.token === token);
@@ -120,10 +121,21 @@ export const connectionMachine = setup({
       attempt: 0,
       maxAttempts: context.reconnectAttempts,
     })),
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
+    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, stuck: false }),
+    trackStuck: assign({ stuck: ({ event }) => (event as Event<'socket.stuck'>).stuck }),
+    /** The connection is being dropped: nothing is in flight on the next one. */
+    recordStall: assign({
+      inFlight: null,
+      lastError: {
+        code: 'OVERLAYD_IO',
+        message: 'overlayd stopped inside a frame or stopped reading; the connection was dropped',
+      },
+    }),
     markConnected: assign(({ context }) => ({
       attempt: 0,
       lastError: null,
+      // Responses from an earlier connection cannot arrive on this one.
+      lateIds: [],
       stats: { ...context.stats, connections: context.stats.connections + 1 },
     })),
     announceConnected: emit(({ context }) => ({
@@ -332,6 +344,7 @@ export const connectionMachine = setup({
     inFlight: null,
     lateIds: [],
     lastError: null,
+    stuck: false,
     stats: { sent: 0, answered: 0, late: 0, unknown: 0, events: 0, dropped: 0, connections: 0 },
   }),
   initial: 'idle',
@@ -378,6 +391,7 @@ export const connectionMachine = setup({
         'socket.event': { actions: ['deliverEvent', 'countEvent'] },
         'socket.undecodable': { actions: ['reportDropped', 'countDropped'] },
         'socket.request': { actions: ['reportDropped', 'countDropped'] },
+        'socket.stuck': { actions: 'trackStuck' },
       },
       states: {
         connecting: {
@@ -431,6 +445,22 @@ export const connectionMachine = setup({
               },
             ],
             'request.cancel': [
+              // Given up while the connection is stuck (inside a frame, or the peer
+              // not reading): nothing written to it now could be answered.
+              {
+                guard: and(['isInFlightToken', 'isStuck', 'canAutoReconnect']),
+                target: '#overlaydConnection.backoff',
+                actions: ['abandonInFlight', 'recordStall', 'startReconnectCycle'],
+              },
+              {
+                guard: and(['isInFlightToken', 'isStuck']),
+                target: '#overlaydConnection.failed',
+                actions: [
+                  'abandonInFlight',
+                  'recordStall',
+                  { type: 'failQueued', params: { kind: 'closed' } },
+                ],
+              },
               {
                 guard: and(['isInFlightToken', 'hasQueued']),
                 actions: [
@@ -469,6 +499,7 @@ export const connectionMachine = setup({
                 guard: 'hasQueued',
                 actions: [
                   'reportDropped',
+                  'countDropped',
                   'failInFlightProtocol',
                   'forgetInFlightAsLate',
                   'dispatchNext',
@@ -477,7 +508,12 @@ export const connectionMachine = setup({
               },
               {
                 target: 'connected',
-                actions: ['reportDropped', 'failInFlightProtocol', 'forgetInFlightAsLate'],
+                actions: [
+                  'reportDropped',
+                  'countDropped',
+                  'failInFlightProtocol',
+                  'forgetInFlightAsLate',
+                ],
               },
             ],
           },

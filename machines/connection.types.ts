@@ -59,6 +59,8 @@ export interface ConnectionContext {
   /** Ids of in-flight requests we gave up on, newest last; their responses are late. */
   lateIds: string[];
   lastError: ErrorSummary | null;
+  /** The connection is stuck: inside a received frame, or with written bytes the peer has not taken. */
+  stuck: boolean;
   stats: ConnectionStats;
 }
 
@@ -88,7 +90,9 @@ export type SocketEvent =
   | { type: 'socket.request'; id: string }
   /** A frame arrived whole but could not be decoded; `id` is set when it named one. */
   | { type: 'socket.undecodable'; error: Error; id?: string }
-  | { type: 'socket.closed'; error: Error };
+  | { type: 'socket.closed'; error: Error }
+  /** The connection got stuck (inside a received frame, or writes not taken by the peer), or got going again. */
+  | { type: 'socket.stuck'; stuck: boolean };
 
 export type ConnectionEvent = HostEvent | SocketEvent;
 

@@ -434,7 +434,7 @@ export class OverlaydClient {
 
   #deliver(event: OverlaydEvent): void {
     if (this.#listeners.size === 0) {
-      this.#logger?.debug?.('overlayd: event with no subscriber; dropping', { event });
+      this.#log('debug', 'overlayd: event with no subscriber; dropping', { event });
       return;
     }
     this.#emit(event);
@@ -445,7 +445,7 @@ export class OverlaydClient {
       try {
         listener(event);
       } catch (error) {
-        this.#logger?.warn?.('overlayd: event listener threw', { error });
+        this.#log('warn', 'overlayd: event listener threw', { error });
       }
     }
   }
@@ -458,7 +458,16 @@ export class OverlaydClient {
         : reason === 'request'
           ? 'overlayd: sent a request frame to a client'
           : 'overlayd: skipped a frame that could not be decoded';
-    this.#logger?.warn?.(message, { reason, ...fields });
+    this.#log('warn', message, { reason, ...fields });
+  }
+
+  /** A logger that throws must not take the host down (this runs inside socket callbacks). */
+  #log(level: 'debug' | 'warn', message: string, fields?: Record<string, unknown>): void {
+    try {
+      this.#logger?.[level]?.(message, fields);
+    } catch {
+      // nowhere left to report it
+    }
   }
 
   #onActorError(error: unknown): void {

@@ -21,6 +21,12 @@ export interface FramedConnectionHandlers {
    * in OtherError unless it already is an OverlaydError) when `onBody` threw.
    */
   onEnd(reason: OverlaydError): void;
+  /**
+   * Called when the connection becomes, or stops being, stuck: part of a frame
+   * received and the rest not yet, or written bytes the peer has not taken
+   * (the socket's write buffer over its high-water mark).
+   */
+  onStuck?(stuck: boolean): void;
 }
 
 export class FramedConnection {
@@ -28,6 +34,9 @@ export class FramedConnection {
   readonly #handlers: FramedConnectionHandlers;
   readonly #decoder: FrameDecoder;
   #ended = false;
+  #midFrame = false;
+  #backedUp = false;
+  #stuck = false;
 
   constructor(socket: Socket, handlers: FramedConnectionHandlers) {
     this.socket = socket;
@@ -37,6 +46,7 @@ export class FramedConnection {
     socket.on('end', this.#onPeerEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
     // A socket that is already gone may never emit 'close' again.
     if (socket.destroyed) process.nextTick(this.#onClose);
   }
@@ -53,7 +63,10 @@ export class FramedConnection {
    */
   send(body: Uint8Array): void {
     if (this.#ended) throw new ClosedError('connection is closed');
-    this.socket.write(encodeLengthPrefixed(body));
+    if (!this.socket.write(encodeLengthPrefixed(body))) {
+      this.#backedUp = true;
+      this.#reportStuck();
+    }
   }
 
   /** Stop reading from the peer (backpressure); `resume()` undoes it. */
@@ -86,6 +99,8 @@ export class FramedConnection {
   readonly #onData = (chunk: Buffer): void => {
     try {
       this.#decoder.push(chunk);
+      this.#midFrame = this.#decoder.pendingBytes > 0;
+      this.#reportStuck();
     } catch (error) {
       this.#finish(
         error instanceof OverlaydError
@@ -95,6 +110,18 @@ export class FramedConnection {
       );
     }
   };
+
+  readonly #onDrain = (): void => {
+    this.#backedUp = false;
+    this.#reportStuck();
+  };
+
+  #reportStuck(): void {
+    const stuck = this.#midFrame || this.#backedUp;
+    if (stuck === this.#stuck || this.#ended) return;
+    this.#stuck = stuck;
+    this.#handlers.onStuck?.(stuck);
+  }
 
   readonly #onPeerEnd = (): void => {
     this.#finish(this.#decoder.end(), false);
@@ -110,6 +137,7 @@ export class FramedConnection {
     s.off('end', this.#onPeerEnd);
     s.off('error', this.#onError);
     s.off('close', this.#onClose);
+    s.off('drain', this.#onDrain);
     this.#finish(new ClosedError('connection closed'), true);
   };
 

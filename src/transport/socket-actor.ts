@@ -12,7 +12,7 @@ import { createConnection, type Socket } from 'node:net';
 import { type AnyActorRef, fromCallback } from 'xstate';
 import type { SocketActorInput } from '../../machines/connection.machine.js';
 import type { SocketCommand, SocketEvent } from '../../machines/connection.types.js';
-import { CodecError, OtherError, type OverlaydError } from '../errors.js';
+import { CodecError, IoError, OtherError, type OverlaydError } from '../errors.js';
 import { decodeFrame } from '../protocol/index.js';
 import { FramedConnection } from './framed-connection.js';
 
@@ -64,11 +64,22 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
   const report = (event: SocketEvent) => {
     if (!stopped) sendBack(event);
   };
-  const socket = open(input.endpoint);
+  let socket: Socket;
+  try {
+    socket = open(input.endpoint);
+  } catch (error) {
+    // A throwing opener is one failed attempt, not a broken machine.
+    sendBack({
+      type: 'socket.closed',
+      error: new IoError(`cannot open ${input.endpoint}: ${String(error)}`, { cause: error }),
+    });
+    return;
+  }
   deps.onSocketOpened?.();
   socket.once('close', () => deps.onSocketReleased?.());
   const connection = new FramedConnection(socket, {
     onBody: (body) => report(eventForBody(body)),
+    onStuck: (stuck) => report({ type: 'socket.stuck', stuck }),
     onEnd: (reason: OverlaydError) => report({ type: 'socket.closed', error: reason }),
   });
   socket.once('connect', () => report({ type: 'socket.connected' }));

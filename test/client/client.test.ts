@@ -106,6 +106,16 @@ describe('OverlaydClient: the seed tests', () => {
     expect(elapsed).toBeLessThan(1500);
   });
 
+  it('counts a throwing socket opener as a failed attempt, not a broken client', async () => {
+    const error = await OverlaydClient.connect(DEAD, {
+      connect: () => {
+        throw new Error('no sockets today');
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).message).toContain('no sockets today');
+  });
+
   it('clamps 0 attempts to 1', async () => {
     const error = await OverlaydClient.connectWithAttempts(DEAD, 0).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectError);

@@ -70,6 +70,7 @@ function abstractState(snapshot: Snapshot): string {
     c.inFlight !== null,
     c.lateIds.length > 0,
     c.attempt < c.maxAttempts,
+    c.stuck,
   ]);
 }
 
@@ -109,6 +110,7 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
     },
     { kind: 'response.unknown', type: 'socket.response', id: '902', response: ok },
     { kind: 'after', type: AFTER_BACKOFF } as unknown as ModelEvent,
+    { kind: 'stuck', type: 'socket.stuck', stuck: !c.stuck },
   ];
   if (c.inFlight !== null) {
     events.push(
