@@ -42,6 +42,9 @@ export interface SocketActorInput {
   endpoint: string;
 }
 
+/** Why a stuck connection is dropped when its in-flight request is given up. */
+const STALL_MESSAGE = 'overlayd stopped inside a frame or stopped reading';
+
 /** How many given-up ids are remembered, to tell late responses from unknown ones. */
 export const LATE_IDS_REMEMBERED = 64;
 export const DEFAULT_QUEUE_LIMIT = 1024;
@@ -128,7 +131,7 @@ export const connectionMachine = setup({
       inFlight: null,
       lastError: {
         code: 'OVERLAYD_IO',
-        message: 'overlayd stopped inside a frame or stopped reading; the connection was dropped',
+        message: `connection dropped: ${STALL_MESSAGE}`,
       },
     }),
     markConnected: assign(({ context }) => ({
@@ -243,7 +246,10 @@ export const connectionMachine = setup({
     /** No connection is coming: every queued request fails, none was written. */
     failQueued: enqueueActions(
       ({ context, event, enqueue }, params: { kind: 'connect' | 'closed' }) => {
-        const cause = event.type === 'socket.closed' ? event.error : undefined;
+        const cause =
+          event.type === 'socket.closed'
+            ? event.error
+            : new Error(`connection dropped: ${STALL_MESSAGE}, and auto-reconnect is off`);
         for (const queued of context.queue) {
           enqueue.emit({
             type: 'request.failed',

@@ -15,7 +15,14 @@ export type { Clock } from './client/clock.js';
 export type { ClientState } from './client/state.js';
 export * from './errors.js';
 export * from './protocol/index.js';
+export { Engine } from './server/engine/engine.js';
+export {
+  type RunningOverlayd,
+  type StartOverlaydOptions,
+  startOverlayd,
+} from './server/overlayd.js';
 export { type OverlaydServer, type ServeOptions, ServerConnection, serve } from './server/serve.js';
+export * from './supervisor/ensure-overlayd.js';
 export { defaultEndpoint, isWindowsPipe } from './transport/endpoint.js';
 export { FramedConnection } from './transport/framed-connection.js';
 export { encodeLengthPrefixed, FrameDecoder } from './transport/framing.js';

@@ -248,6 +248,55 @@ describe('connection machine: drops and reconnects', () => {
     expect(emitted).toContainEqual({ type: 'connected', reconnect: true });
   });
 
+  it('forgets late ids on reconnect: an old connection cannot answer on a new one', () => {
+    const { actor, sockets, clock, enqueue, context } = start();
+    actor.send({ type: 'connect' });
+    sockets.current.connect();
+    enqueue(1);
+    actor.send({ type: 'request.cancel', token: 1, reason: 'timeout' });
+    expect(context().lateIds).toEqual(['1']);
+    sockets.current.fail();
+    clock.increment(100);
+    sockets.current.connect();
+    expect(context().lateIds).toEqual([]);
+    sockets.current.send({ type: 'socket.response', id: '1', response: ok });
+    expect(context().stats).toMatchObject({ late: 0, unknown: 1 });
+  });
+
+  it('drops a stuck connection when its in-flight request is given up, keeping queued ones for the next', () => {
+    const { actor, sockets, clock, enqueue, failures, state, context } = start();
+    actor.send({ type: 'connect' });
+    sockets.current.connect();
+    enqueue(1);
+    enqueue(2);
+    sockets.current.send({ type: 'socket.stuck', stuck: true });
+    actor.send({ type: 'request.cancel', token: 1, reason: 'timeout' });
+    expect(state()).toBe('backoff');
+    expect(sockets.opened[0]?.stopped).toBe(true);
+    expect(failures()).toEqual([
+      { type: 'request.failed', token: 1, kind: 'timeout', delivery: 'sent' },
+    ]);
+    expect(context().lastError?.message).toContain('stopped inside a frame');
+    clock.increment(100);
+    sockets.current.connect();
+    expect(sockets.current.writes).toEqual([2]);
+    expect(context().stuck).toBe(false);
+  });
+
+  it('with reconnect off, a stuck connection fails what is queued, saying why', () => {
+    const { actor, sockets, enqueue, failures, state } = start({ reconnectAttempts: 0 });
+    actor.send({ type: 'connect' });
+    sockets.current.connect();
+    enqueue(1);
+    enqueue(2);
+    sockets.current.send({ type: 'socket.stuck', stuck: true });
+    actor.send({ type: 'request.cancel', token: 1, reason: 'aborted' });
+    expect(state()).toBe('failed');
+    const queued = failures().find((f) => f.token === 2);
+    expect(queued).toMatchObject({ kind: 'closed', delivery: 'not-sent' });
+    expect(queued?.cause?.message).toMatch(/stopped inside a frame.*auto-reconnect is off/);
+  });
+
   it('gives up after the reconnect budget and fails what is queued as not sent', () => {
     const { actor, sockets, clock, enqueue, failures, state } = start({ reconnectAttempts: 3 });
     actor.send({ type: 'connect' });

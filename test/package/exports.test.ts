@@ -1,0 +1,67 @@
+/**
+ * The built package as a consumer sees it: resolved by name through
+ * `exports` (a temporary project whose node_modules links to this one), and
+ * packed with the files it needs.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../support/run-node.js';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the built package', () => {
+  it('imports decodeFrame, OverlaydClient and the visualizer by package name', async () => {
+    const project = await mkdtemp(join(tmpdir(), 'ovl-consumer-'));
+    dirs.push(project);
+    await mkdir(join(project, 'node_modules'));
+    await symlink(ROOT, join(project, 'node_modules', 'overlayd-client'), 'dir');
+    const script = [
+      "import { decodeFrame, OverlaydClient, PROTOCOL_VERSION, MAX_FRAME_BYTES } from 'overlayd-client';",
+      "import { startVisualizer } from 'overlayd-client/visualizer';",
+      'const frame = decodeFrame(\'{"frame":"response","id":18446744073709551615,"response":{"result":"ok"}}\');',
+      'console.log(JSON.stringify({ id: String(frame.id), client: typeof OverlaydClient, viz: typeof startVisualizer, PROTOCOL_VERSION, MAX_FRAME_BYTES }));',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: project,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      id: '18446744073709551615',
+      client: 'function',
+      viz: 'function',
+      PROTOCOL_VERSION: 1,
+      MAX_FRAME_BYTES: 8 * 1024 * 1024,
+    });
+  });
+
+  it('packs its code, type declarations, the CLI and the visualizer page', async () => {
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: ROOT,
+    });
+    const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map(
+      (f) => f.path,
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'dist/src/index.js',
+        'dist/src/index.d.ts',
+        'dist/src/cli/main.js',
+        'dist/machines/connection.machine.js',
+        'dist/visualizer/index.js',
+        'visualizer/page/index.html',
+        'visualizer/page/app.js',
+        'README.md',
+      ]),
+    );
+    expect(files?.some((path) => path.startsWith('test/') || path.startsWith('dist/test'))).toBe(
+      false,
+    );
+  });
+});
