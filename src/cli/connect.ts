@@ -1,7 +1,7 @@
 /** Opening the client for a command: attempts, TTY progress, the inspector. */
 import { type ClientOptions, OverlaydClient } from '../client/client.js';
 import { type OutputStream, styler } from './output.js';
-import { reportDetail, reportKey, stateReport } from './state-report.js';
+import { onStateReport, reportDetail } from './state-report.js';
 
 /** The options every command takes (commander's camelCase keys). */
 export interface GlobalOptions {
@@ -25,17 +25,12 @@ export interface Io {
  */
 export function showConnectProgress(client: OverlaydClient, stream: OutputStream): () => void {
   const style = styler(stream);
-  let last = '';
   stream.write(`${style.dim(`connecting to ${client.endpoint}`)}\n`);
-  const subscription = client.actor.subscribe((snapshot) => {
-    const report = stateReport(snapshot);
-    const key = reportKey(report);
-    if (key === last || (report.state !== 'connecting' && report.state !== 'backoff')) return;
-    last = key;
+  return onStateReport(client.actor, (report) => {
+    if (report.state !== 'connecting' && report.state !== 'backoff') return;
     const line = `  ${report.state.padEnd(10)}  ${reportDetail(report)}`;
     stream.write(`${report.state === 'backoff' ? style.yellow(line) : style.dim(line)}\n`);
   });
-  return () => subscription.unsubscribe();
 }
 
 export interface OpenOptions {

@@ -2,6 +2,7 @@
 import type { StateValue } from 'xstate';
 import { backoffDelay } from '../../machines/backoff.js';
 import type { ConnectionContext } from '../../machines/connection.types.js';
+import type { OverlaydClient } from '../client/client.js';
 import { type ClientState, stateName } from '../client/state.js';
 
 export interface StateReport {
@@ -40,6 +41,26 @@ export function stateReport(snapshot: {
 /** Two reports with the same key say the same thing. */
 export const reportKey = (r: StateReport): string =>
   `${r.state}|${r.attempt}|${r.inFlight ?? ''}|${r.queued}`;
+
+/**
+ * Call `listener` with a report each time the connection's state says
+ * something new (snapshots that only move counters are skipped). Returns the
+ * unsubscribe.
+ */
+export function onStateReport(
+  actor: Pick<OverlaydClient['actor'], 'subscribe'>,
+  listener: (report: StateReport) => void,
+): () => void {
+  let last = '';
+  const subscription = actor.subscribe((snapshot) => {
+    const report = stateReport(snapshot);
+    const key = reportKey(report);
+    if (key === last) return;
+    last = key;
+    listener(report);
+  });
+  return () => subscription.unsubscribe();
+}
 
 /** What follows the state's name on a line. */
 export function reportDetail(r: StateReport): string {

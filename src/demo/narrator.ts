@@ -1,7 +1,7 @@
 /** What the demo prints: steps, state transitions with timestamps, events, answers. */
 
 import { type OutputStream, styler } from '../cli/output.js';
-import { reportDetail, reportKey, stateReport } from '../cli/state-report.js';
+import { onStateReport, reportDetail } from '../cli/state-report.js';
 import type { OverlaydClient } from '../client/client.js';
 
 const STATE_WIDTH = 17;
@@ -49,12 +49,7 @@ export class Narrator {
 
   /** Print every state transition of the client's connection as it happens. */
   follow(client: OverlaydClient): void {
-    let last = '';
-    client.actor.subscribe((snapshot) => {
-      const report = stateReport(snapshot);
-      const key = reportKey(report);
-      if (key === last) return;
-      last = key;
+    onStateReport(client.actor, (report) => {
       const { dim, yellow, green, cyan } = this.#style;
       const colour =
         report.state === 'backoff' || report.state === 'failed'

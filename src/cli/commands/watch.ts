@@ -6,13 +6,7 @@ import { encodeWire } from '../../protocol/index.js';
 import type { GlobalOptions, Io } from '../connect.js';
 import { styler, toJson } from '../output.js';
 import { waitForSignal } from '../signals.js';
-import {
-  reportDetail,
-  reportJson,
-  reportKey,
-  type StateReport,
-  stateReport,
-} from '../state-report.js';
+import { onStateReport, reportDetail, reportJson, type StateReport } from '../state-report.js';
 import { withInspector } from './request.js';
 
 /** After a reconnect cycle gives up, the next one starts this much later. */
@@ -105,12 +99,7 @@ export async function watchCommand(
         });
         let connectedOnce = false;
         let pause: NodeJS.Timeout | undefined;
-        let last = '';
-        client.actor.subscribe((snapshot) => {
-          const report = stateReport(snapshot);
-          const key = reportKey(report);
-          if (key === last) return;
-          last = key;
+        onStateReport(client.actor, (report) => {
           printState(report);
           if (report.state === 'connected') connectedOnce = true;
           // Once it has been up, watch never gives up: a failed cycle starts another.
