@@ -65,10 +65,17 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
     if (!stopped) sendBack(event);
   };
   let socket: Socket;
+  let connection: FramedConnection;
   try {
     socket = open(input.endpoint);
+    connection = new FramedConnection(socket, {
+      onBody: (body) => report(eventForBody(body)),
+      onStuck: (stuck) => report({ type: 'socket.stuck', stuck }),
+      onEnd: (reason: OverlaydError) => report({ type: 'socket.closed', error: reason }),
+    });
   } catch (error) {
-    // A throwing opener is one failed attempt, not a broken machine.
+    // An opener that throws, or hands back something that is not a socket, is
+    // one failed attempt, not a broken machine.
     sendBack({
       type: 'socket.closed',
       error: new IoError(`cannot open ${input.endpoint}: ${String(error)}`, { cause: error }),
@@ -77,11 +84,6 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
   }
   deps.onSocketOpened?.();
   socket.once('close', () => deps.onSocketReleased?.());
-  const connection = new FramedConnection(socket, {
-    onBody: (body) => report(eventForBody(body)),
-    onStuck: (stuck) => report({ type: 'socket.stuck', stuck }),
-    onEnd: (reason: OverlaydError) => report({ type: 'socket.closed', error: reason }),
-  });
   socket.once('connect', () => report({ type: 'socket.connected' }));
 
   receive((command) => {

@@ -8,6 +8,7 @@ import {
   ClosedError,
   CodecError,
   ConnectError,
+  FrameTooLargeError,
   OverlayError,
   ProtocolError,
   QueueFullError,
@@ -15,6 +16,7 @@ import {
 } from '../../src/errors.js';
 import type { OverlaydEvent, OverlaydRequestInput } from '../../src/protocol/index.js';
 import { U64_MAX } from '../../src/protocol/index.js';
+import { CountingClock } from '../support/counting-clock.js';
 import {
   answer,
   type ScriptedServer,
@@ -314,6 +316,68 @@ describe('OverlaydClient: deadlines, aborts and the queue', () => {
     expect((refused as QueueFullError).delivery).toBe('not-sent');
     expect(await inFlight).toBeInstanceOf(TimeoutError);
     expect(await queued).toBeInstanceOf(TimeoutError);
+  });
+});
+
+describe('OverlaydClient: edges', () => {
+  it('refuses a request over the 8 MiB frame cap before writing anything', async () => {
+    const s = await server();
+    const c = await client(s.endpoint);
+    const name = 'x'.repeat(8 * 1024 * 1024);
+    const error = await c.request({ op: 'unregister_dns', name }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FrameTooLargeError);
+    expect((error as FrameTooLargeError).delivery).toBe('not-sent');
+    expect((error as FrameTooLargeError).message).toContain('unregister_dns');
+    expect(await c.call({ op: 'nat_tick' })).toEqual({ result: 'ok' });
+    expect(s.received.map((r) => r.frame.request.op)).toEqual(['nat_tick']);
+  });
+
+  it('runs deadlines and backoff on the clock it is given', async () => {
+    const s = await server(() => ({ silent: true }));
+    const clock = new CountingClock();
+    const c = await client(s.endpoint, { clock, requestTimeoutMs: 5_000 });
+    const pending = c.request({ op: 'status' }).catch((e: unknown) => e);
+    await expect.poll(() => s.received.length).toBe(1);
+    clock.increment(4_999);
+    clock.increment(1);
+    const error = await pending;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).timeoutMs).toBe(5_000);
+  });
+
+  it('opens at once when already connected, and refuses to open once closed', async () => {
+    const s = await server();
+    const c = await OverlaydClient.connect(s.endpoint);
+    await c.open();
+    expect(c.state).toBe('connected');
+    await c.close();
+    await expect(c.open()).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('fails queued requests as not sent, saying why, when a drop comes with reconnect off', async () => {
+    const s = await server(() => ({ silent: true }));
+    const c = await client(s.endpoint, { reconnect: false });
+    const inFlight = c.request({ op: 'status' }).catch((e: unknown) => e);
+    const queued = c.request({ op: 'nat_tick' }).catch((e: unknown) => e);
+    await expect.poll(() => s.received.length).toBe(1);
+    await s.stop();
+    const [first, second] = await Promise.all([inFlight, queued]);
+    expect(first).toMatchObject({ code: 'OVERLAYD_CLOSED', delivery: 'sent' });
+    expect(second).toMatchObject({ code: 'OVERLAYD_CLOSED', delivery: 'not-sent' });
+    expect((second as Error).message).toContain('auto-reconnect is off');
+  });
+
+  it('counts an opener that returns something other than a socket as a failed attempt', async () => {
+    const c = new OverlaydClient('/broken.sock', {
+      connect: () => ({}) as unknown as import('node:net').Socket,
+    });
+    // Queued while idle; the single attempt fails, so the request fails unsent.
+    const pending = c.request({ op: 'status' }).catch((e: unknown) => e);
+    const opened = await c.open(1).catch((e: unknown) => e);
+    expect(opened).toBeInstanceOf(ConnectError);
+    expect((opened as ConnectError).message).toContain('cannot open /broken.sock');
+    expect(await pending).toMatchObject({ code: 'OVERLAYD_CONNECT', delivery: 'not-sent' });
+    await c.close();
   });
 });
 
