@@ -12,8 +12,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts', 'machines/**/*.ts'],
-      // The CLI and the demo are tested end to end in child processes, which v8 coverage does not follow.
-      exclude: ['src/cli/**', 'src/demo/**', '**/*.d.ts'],
+      exclude: ['**/*.d.ts'],
       reporter: ['text-summary', 'text'],
       thresholds: {
         lines: 90,

@@ -39,7 +39,8 @@ export function toJson(value: unknown): string {
     marks.push(v.toString());
     return `\u0000big${marks.length - 1}\u0000`;
   });
-  return text.replace(/"\u0000big(\d+)\u0000"/g, (_m, i: string) => marks[Number(i)]!);
+  // JSON.stringify writes the marks' NULs as `\u0000` escapes.
+  return text.replace(/"\\u0000big(\d+)\\u0000"/g, (_m, i: string) => marks[Number(i)]!);
 }
 
 const label = (key: string): string => key.replaceAll('_', ' ');

@@ -1,9 +1,16 @@
 /** The simulated overlayd as a child process (`overlayctl serve`), to start, kill and restart. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The built CLI, beside this module's directory in dist/. */
-export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/**
+ * The built CLI: beside this module's directory in dist/; when this module
+ * runs from source (src/demo/*.ts, as in the tests), in dist/ at the project root.
+ */
+const BESIDE = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const CLI_PATH = existsSync(BESIDE)
+  ? BESIDE
+  : fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
 export interface Exit {
   code: number | null;
