@@ -238,7 +238,9 @@ export class OverlaydClient {
    * request could have run.
    */
   request(request: OverlaydRequestInput, options?: RequestOptions): Promise<OverlaydResponse> {
-    const op = request.op;
+    // Untyped callers may pass anything; the encoder says what is wrong with it.
+    const named = (request as { op?: unknown } | null | undefined)?.op;
+    const op = typeof named === 'string' ? named : '(no op)';
     if (this.#closed) {
       return Promise.reject(
         new ClosedError('client is closed', { op, endpoint: this.endpoint, delivery: 'not-sent' }),
@@ -300,6 +302,8 @@ export class OverlaydClient {
       this.#pending.set(token, pending);
       this.actor.send({ type: 'request.enqueue', request: { token, id: String(id), op } });
     } catch (error) {
+      // Leave no timer or listener behind for a request that never got going.
+      this.#settle(token);
       reject(error as OverlaydError);
     }
     return answer;
@@ -315,13 +319,8 @@ export class OverlaydClient {
   ): Promise<ResultFor<R['op']>> {
     // Not an async function: its suspended frame would be kept for every
     // waiting call (~300 B more per call than this `then` reaction).
-    let answer: Promise<OverlaydResponse>;
-    try {
-      answer = this.request(request, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return answer.then((response) => {
+    // `request` never throws; every failure is a rejection.
+    return this.request(request, options).then((response) => {
       if (response.result === 'err') {
         throw new OverlayError(response.message, {
           op: request.op,

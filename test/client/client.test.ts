@@ -200,6 +200,17 @@ describe('OverlaydClient: requests', () => {
     expect(s.received.map((r) => r.frame.request.op)).toEqual(['status']);
   });
 
+  it('rejects a request that is not an object with a CodecError, never a TypeError', async () => {
+    const s = await server();
+    const c = await client(s.endpoint);
+    for (const junk of [null, undefined, 'status', 42, { op: 'reboot' }]) {
+      const error = await c.call(junk as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CodecError);
+    }
+    expect(await c.call({ op: 'nat_tick' })).toEqual({ result: 'ok' });
+    expect(s.received.map((r) => r.frame.request.op)).toEqual(['nat_tick']);
+  });
+
   it('skips responses with stale or unknown ids and logs them', async () => {
     const s = await server((request) => ({
       frames: [{ frame: 'response', id: 999, response: { result: 'ok' } }, successFor(request)],
