@@ -8,7 +8,9 @@
  *   connected ──request.enqueue──▶ awaitingResponse (written at once)
  *   awaitingResponse ──response for the in-flight id──▶ connected | awaitingResponse (next written)
  *                    ──request.cancel of the in-flight one──▶ connected | awaitingResponse
- * session ──socket.closed──▶ backoff [hasAttemptsLeft] | failed (no sleep after the final attempt)
+ *                    ──request.cancel of the in-flight one while stuck──▶ backoff | failed
+ *   connecting ──socket.closed──▶ backoff [hasAttemptsLeft] | failed (no sleep after the final attempt)
+ * session ──socket.closed (a live connection dropped)──▶ backoff [canAutoReconnect] | failed
  * backoff ──after backoffDelay──▶ session.connecting
  * failed ──connect, or a request with auto-reconnect on──▶ session.connecting
  * any ──close──▶ closed (final)
