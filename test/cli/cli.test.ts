@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPairs } from '../support/cli-runs.js';
 import { CLI, type Ran, runNode, startNode } from '../support/run-node.js';
 
 let dir: string;
@@ -15,25 +16,7 @@ let server: ReturnType<typeof startNode>;
 
 const ctl = (...args: string[]): Promise<Ran> => runNode(CLI, ['--socket', socket, ...args]);
 
-/** Runs the command twice at once, plain and with --json; both must exit 0. */
-async function both(...args: string[]): Promise<{ human: string; json: Record<string, unknown> }> {
-  const [human, json] = await Promise.all([ctl(...args), ctl('--json', ...args)]);
-  expect(human, human.stderr).toMatchObject({ code: 0, stderr: '' });
-  expect(json, json.stderr).toMatchObject({ code: 0, stderr: '' });
-  return { human: human.stdout, json: JSON.parse(json.stdout) };
-}
-
-/** Runs a command plain and its twin (different arguments) with --json, one after the other. */
-async function pair(
-  humanArgs: string[],
-  jsonArgs: string[],
-): Promise<{ human: string; json: Record<string, unknown> }> {
-  const human = await ctl(...humanArgs);
-  const json = await ctl('--json', ...jsonArgs);
-  expect(human, human.stderr).toMatchObject({ code: 0 });
-  expect(json, json.stderr).toMatchObject({ code: 0 });
-  return { human: human.stdout, json: JSON.parse(json.stdout) };
-}
+const { both, pair } = cliPairs((args) => ctl(...args), { concurrent: true });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'overlayctl-test-'));

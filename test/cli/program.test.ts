@@ -17,6 +17,7 @@ import { formatResponse, toJson } from '../../src/cli/output.js';
 import { buildProgram, runCli } from '../../src/cli/program.js';
 import { decodeWire } from '../../src/protocol/index.js';
 import { type RunningOverlayd, startOverlayd } from '../../src/server/overlayd.js';
+import { cliPairs } from '../support/cli-runs.js';
 import { startScriptedServer, successFor } from '../support/scripted-server.js';
 
 interface Captured {
@@ -284,28 +285,7 @@ describe('overlayctl in process: help and usage', () => {
 });
 
 describe('overlayctl in process: requests', () => {
-  /** The command plain, then with --json: both exit 0. */
-  async function both(
-    ...args: string[]
-  ): Promise<{ human: string; json: Record<string, unknown> }> {
-    const human = await ctl(args);
-    const json = await ctl(['--json', ...args]);
-    expect(human, human.stderr).toMatchObject({ code: 0, stderr: '' });
-    expect(json, json.stderr).toMatchObject({ code: 0, stderr: '' });
-    return { human: human.stdout, json: JSON.parse(json.stdout) };
-  }
-
-  /** A command plain, and its twin (different arguments) with --json. */
-  async function pair(
-    humanArgs: string[],
-    jsonArgs: string[],
-  ): Promise<{ human: string; json: Record<string, unknown> }> {
-    const human = await ctl(humanArgs);
-    const json = await ctl(['--json', ...jsonArgs]);
-    expect(human, human.stderr).toMatchObject({ code: 0, stderr: '' });
-    expect(json, json.stderr).toMatchObject({ code: 0, stderr: '' });
-    return { human: human.stdout, json: JSON.parse(json.stdout) };
-  }
+  const { both, pair } = cliPairs((args) => ctl(args));
 
   it('runs every op subcommand, plain and --json', async () => {
     let r = await both('set-local-node-id', '18446744073709551615');
