@@ -118,6 +118,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     narrator.line(
       style.bold('overlayd demo') + style.dim(` — simulated overlayd on ${overlayd.socket}`),
     );
+    if (options.inspect === undefined) {
+      narrator.line(style.dim('(npm start -- --ui shows the statechart live in a browser)'));
+    }
 
     narrator.step('start overlayd as a child process, connect with backoff while it boots');
     narrator.note(`spawned overlayctl serve (pid ${overlayd.start()})`);

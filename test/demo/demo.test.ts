@@ -8,6 +8,7 @@ describe('the demo (npm start)', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const out = run.stdout;
+    expect(out).toContain('(npm start -- --ui shows the statechart live in a browser)');
     // The first connect races overlayd's start-up; after the SIGKILL it must back off.
     expect(out).toMatch(/connected\n/);
     expect(out).toMatch(/← setup_global_overlay: bridge zl-br-/);
