@@ -1,20 +1,24 @@
 /**
- * Request round trips over a Unix socket, three subjects against one echo
- * server: the raw socket floor, a minimal hand-written promise client, and
- * OverlaydClient. Sequential (latency: median and p99; requests/s) and with
- * `callers` concurrent callers (requests/s). Rounds interleave the subjects
- * so that noise on this shared machine hits them alike; every figure is the
- * median over rounds.
+ * Request round trips over a Unix socket, four subjects against one echo
+ * server: the raw socket floor, a minimal hand-written promise client,
+ * OverlaydClient's own pieces without the statechart, and OverlaydClient.
+ * Sequential (latency: median and p99; requests/s) and with `callers`
+ * concurrent callers (requests/s); then, on connections of their own, each
+ * subject's turn and time away (`SocketProbe`). Rounds interleave the
+ * subjects so that noise on this shared machine hits them alike; every
+ * figure is the median over rounds.
  *
- *   node dist/bench/roundtrip.js [separate|same] [raw|minimal|overlayd|all] [requests]
+ *   node dist/bench/roundtrip.js [separate|same] [raw|minimal|chartless|overlayd|all] [requests]
  *
  * (a single subject is handy under `node --cpu-prof`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OverlaydClient } from '../src/client/client.js';
+import { ChartlessClient } from './chartless-client.js';
 import {
   type EchoServer,
   STATUS_REQUEST,
@@ -23,14 +27,19 @@ import {
 } from './echo-server.js';
 import { MinimalClient } from './minimal-client.js';
 import { RawPingPong } from './raw-client.js';
+import { SocketProbe } from './socket-probe.js';
 import { median, p99 } from './stats.js';
 
-export type SubjectName = 'raw' | 'minimal' | 'overlayd';
+export type SubjectName = 'raw' | 'minimal' | 'chartless' | 'overlayd';
+
+/** Every subject, in table order. */
+export const SUBJECTS: readonly SubjectName[] = ['raw', 'minimal', 'chartless', 'overlayd'];
 export type Setup = 'separate' | 'same';
 
 export const SUBJECT_LABELS: Record<SubjectName, string> = {
   raw: 'raw socket ping-pong (floor)',
   minimal: 'minimal promise client',
+  chartless: 'OverlaydClient without the chart',
   overlayd: 'OverlaydClient',
 };
 
@@ -69,10 +78,29 @@ async function concurrentCalls(
   return performance.now() - start;
 }
 
-export async function openSubject(name: SubjectName, endpoint: string): Promise<Subject> {
+/** A connected socket, timed by `probe` when one is given. */
+function connectSocket(endpoint: string, probe?: SocketProbe): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(endpoint);
+    probe?.attach(socket);
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      socket.on('error', () => socket.destroy());
+      resolve(socket);
+    });
+  });
+}
+
+/** One subject, connected to `endpoint`; its socket timed by `probe` when one is given. */
+export async function openSubject(
+  name: SubjectName,
+  endpoint: string,
+  probe?: SocketProbe,
+): Promise<Subject> {
   switch (name) {
     case 'raw': {
-      const raw = await RawPingPong.connect(endpoint);
+      const raw = RawPingPong.over(await connectSocket(endpoint, probe));
       return {
         sequential: (n) => raw.sequential(n),
         concurrent: (n, callers) => raw.pipelined(n, callers),
@@ -80,7 +108,16 @@ export async function openSubject(name: SubjectName, endpoint: string): Promise<
       };
     }
     case 'minimal': {
-      const client = await MinimalClient.connect(endpoint);
+      const client = MinimalClient.over(await connectSocket(endpoint, probe));
+      const call = () => client.call(STATUS_REQUEST);
+      return {
+        sequential: (n) => sequentialCalls(call, n),
+        concurrent: (n, callers) => concurrentCalls(call, n, callers),
+        close: async () => client.close(),
+      };
+    }
+    case 'chartless': {
+      const client = ChartlessClient.over(await connectSocket(endpoint, probe));
       const call = () => client.call(STATUS_REQUEST);
       return {
         sequential: (n) => sequentialCalls(call, n),
@@ -89,7 +126,10 @@ export async function openSubject(name: SubjectName, endpoint: string): Promise<
       };
     }
     case 'overlayd': {
-      const client = await OverlaydClient.connect(endpoint, { queueLimit: 4096 });
+      const client = await OverlaydClient.connect(endpoint, {
+        queueLimit: 4096,
+        ...(probe ? { connect: (path: string) => probe.attach(createConnection(path)) } : {}),
+      });
       const call = () => client.call(STATUS_REQUEST);
       return {
         sequential: (n) => sequentialCalls(call, n),
@@ -129,7 +169,7 @@ export async function benchRoundTrips(
   const seqN = opts.sequentialRequests ?? 3000;
   const concN = opts.concurrentRequests ?? 20_000;
   const callers = opts.callers ?? 64;
-  const names = opts.subjects ?? (['raw', 'minimal', 'overlayd'] as const);
+  const names = opts.subjects ?? SUBJECTS;
   const subjects = new Map<SubjectName, Subject>();
   for (const name of names) subjects.set(name, await openSubject(name, endpoint));
   const samples = new Map(
@@ -181,6 +221,56 @@ export async function benchRoundTrips(
   });
 }
 
+export interface TurnFigures {
+  subject: SubjectName;
+  /** The client's turn (response in → next request out), µs: median over rounds of medians. */
+  turnUs: number;
+  /** Away (request out → response in: kernel, server, wake-ups), µs, likewise. */
+  awayUs: number;
+}
+
+/**
+ * Where a sequential round trip's time goes, per subject: its own turn on the
+ * critical path and the time away, timed at its socket (`SocketProbe`) on
+ * connections opened for this alone, rounds interleaved like
+ * `benchRoundTrips`.
+ */
+export async function benchTurns(
+  endpoint: string,
+  opts: Pick<RoundTripOptions, 'rounds' | 'sequentialRequests' | 'subjects'> = {},
+): Promise<TurnFigures[]> {
+  const rounds = opts.rounds ?? 5;
+  const seqN = opts.sequentialRequests ?? 3000;
+  const names = opts.subjects ?? SUBJECTS;
+  const probed = new Map<SubjectName, { subject: Subject; probe: SocketProbe }>();
+  const samples = new Map(
+    names.map((name) => [name, { turn: [] as number[], away: [] as number[] }]),
+  );
+  try {
+    for (const name of names) {
+      const probe = new SocketProbe();
+      probed.set(name, { subject: await openSubject(name, endpoint, probe), probe });
+    }
+    for (const { subject } of probed.values()) await subject.sequential(Math.min(seqN, 1000));
+    for (let round = 0; round < rounds; round++) {
+      for (const name of names.map((_, i) => names[(i + round) % names.length]!)) {
+        const { subject, probe } = probed.get(name)!;
+        probe.reset();
+        await subject.sequential(seqN);
+        samples.get(name)!.turn.push(median(probe.turnsUs));
+        samples.get(name)!.away.push(median(probe.awaysUs));
+      }
+    }
+  } finally {
+    for (const { subject } of probed.values()) await subject.close();
+  }
+  return names.map((subject) => ({
+    subject,
+    turnUs: median(samples.get(subject)!.turn),
+    awayUs: median(samples.get(subject)!.away),
+  }));
+}
+
 /** A fresh socket path in a temporary directory, and its cleanup. */
 export function tempEndpoint(name: string): { endpoint: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'overlayd-bench-'));
@@ -199,8 +289,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const setup: Setup = process.argv[2] === 'same' ? 'same' : 'separate';
   const which = process.argv[3] ?? 'all';
   const requests = Number(process.argv[4] ?? 3000);
-  const subjects: SubjectName[] =
-    which === 'all' ? ['raw', 'minimal', 'overlayd'] : [which as SubjectName];
+  const subjects: SubjectName[] = which === 'all' ? [...SUBJECTS] : [which as SubjectName];
   const { endpoint, cleanup } = tempEndpoint('echo.sock');
   const server = await startServer(setup, endpoint);
   try {
@@ -210,9 +299,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       concurrentRequests: requests * 5,
     })) {
       console.log(
-        `${setup} ${SUBJECT_LABELS[f.subject].padEnd(30)} median ${f.medianUs.toFixed(1)} µs  ` +
+        `${setup} ${SUBJECT_LABELS[f.subject].padEnd(33)} median ${f.medianUs.toFixed(1)} µs  ` +
           `p99 ${f.p99Us.toFixed(1)} µs  ${f.sequentialRps.toFixed(0)} req/s  ` +
           `64 callers ${f.concurrentRps.toFixed(0)} req/s`,
+      );
+    }
+    for (const t of await benchTurns(endpoint, { subjects, sequentialRequests: requests })) {
+      console.log(
+        `${setup} ${SUBJECT_LABELS[t.subject].padEnd(33)} turn ${t.turnUs.toFixed(1)} µs  ` +
+          `away ${t.awayUs.toFixed(1)} µs`,
       );
     }
   } finally {

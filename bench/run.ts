@@ -14,10 +14,12 @@ import { runDecodeBench } from './decode.js';
 import { benchMemoryInChild } from './memory.js';
 import {
   benchRoundTrips,
+  benchTurns,
   type RoundTripFigures,
   type Setup,
   SUBJECT_LABELS,
   startServer,
+  type TurnFigures,
   tempEndpoint,
 } from './roundtrip.js';
 import { formatBytes, formatRate, formatRatio, formatUs } from './stats.js';
@@ -59,18 +61,24 @@ function load(): string {
     .join(' ');
 }
 
-async function roundTrips(setup: Setup): Promise<RoundTripFigures[]> {
+async function roundTrips(
+  setup: Setup,
+): Promise<{ figures: RoundTripFigures[]; turns: TurnFigures[] }> {
   const { endpoint, cleanup } = tempEndpoint('echo.sock');
   const server = await startServer(setup, endpoint);
   try {
-    return await benchRoundTrips(endpoint);
+    return { figures: await benchRoundTrips(endpoint), turns: await benchTurns(endpoint) };
   } finally {
     await server.close();
     cleanup();
   }
 }
 
-function roundTripRows(setup: Setup, figures: RoundTripFigures[], maxRatio: number): void {
+function roundTripRows(
+  setup: Setup,
+  { figures, turns }: { figures: RoundTripFigures[]; turns: TurnFigures[] },
+  maxRatio: number,
+): void {
   const floor = figures.find((f) => f.subject === 'raw')!;
   const where = setup === 'separate' ? 'server in another process' : 'server in this process';
   for (const f of figures) {
@@ -96,6 +104,27 @@ function roundTripRows(setup: Setup, figures: RoundTripFigures[], maxRatio: numb
       ratio: formatRatio(f.concurrentRps / floor.concurrentRps),
     });
   }
+  // The target leaves the client (maxRatio − 1) × the floor; the turn shows what it takes.
+  const allowance = floor.medianUs * (maxRatio - 1);
+  const floorTurn = turns.find((t) => t.subject === 'raw')!;
+  for (const t of turns) {
+    const isFloor = t.subject === 'raw';
+    row({
+      benchmark: `Client's turn · time away per round trip, ${where}`,
+      subject: SUBJECT_LABELS[t.subject],
+      result: `turn ${formatUs(t.turnUs)} · away ${formatUs(t.awayUs)}`,
+      baseline: isFloor
+        ? '(floor)'
+        : `floor turn ${formatUs(floorTurn.turnUs)} · away ${formatUs(floorTurn.awayUs)}`,
+      ratio: isFloor
+        ? ''
+        : formatRatio((t.turnUs + t.awayUs) / (floorTurn.turnUs + floorTurn.awayUs)),
+      target:
+        t.subject === 'overlayd'
+          ? `${maxRatio.toFixed(2)}× leaves ${formatUs(allowance)} over the floor`
+          : '',
+    });
+  }
 }
 
 async function main(): Promise<void> {
@@ -109,14 +138,24 @@ async function main(): Promise<void> {
   roundTripRows('same', same, 2.0);
 
   // The client's own cost, same process: what OverlaydClient adds to the floor, then its pieces.
-  const sameFloor = same.find((f) => f.subject === 'raw')!;
-  const sameClient = same.find((f) => f.subject === 'overlayd')!;
+  const sameFloor = same.figures.find((f) => f.subject === 'raw')!;
+  const sameClient = same.figures.find((f) => f.subject === 'overlayd')!;
   row({
     benchmark: 'Client cost per request (same process)',
     subject: 'OverlaydClient median − floor median',
     result: formatUs(sameClient.medianUs - sameFloor.medianUs),
     baseline: `floor ${formatUs(sameFloor.medianUs)}`,
     ratio: formatRatio((sameClient.medianUs - sameFloor.medianUs) / sameFloor.medianUs),
+  });
+  // The same pieces without the chart: what is left of the cost is the chart's.
+  const sameChartless = same.figures.find((f) => f.subject === 'chartless')!;
+  const clientCost = sameClient.medianUs - sameFloor.medianUs;
+  row({
+    benchmark: 'Client cost per request (same process)',
+    subject: "of which the chart's: OverlaydClient median − chartless median",
+    result: formatUs(sameClient.medianUs - sameChartless.medianUs),
+    baseline: `client cost ${formatUs(clientCost)}`,
+    ratio: formatRatio((sameClient.medianUs - sameChartless.medianUs) / clientCost),
   });
   for (const piece of await benchBreakdown()) {
     const format = piece.unit === 'B' ? formatBytes : formatUs;
