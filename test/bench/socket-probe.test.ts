@@ -1,0 +1,119 @@
+/**
+ * The benchmark's measuring tools, over a real Unix socket and the
+ * benchmark's own echo server: the probe must time what it says it times,
+ * and the chart-less comparison client must do a real round trip and leave
+ * nothing behind.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChartlessClient } from '../../bench/chartless-client.js';
+import {
+  type EchoServer,
+  prefixed,
+  requestBody,
+  STATUS_RESPONSE,
+  startEchoServer,
+} from '../../bench/echo-server.js';
+import { tempEndpoint } from '../../bench/roundtrip.js';
+import { SocketProbe } from '../../bench/socket-probe.js';
+import { decodeFrame } from '../../src/protocol/index.js';
+import { FrameDecoder } from '../../src/transport/framing.js';
+
+let server: EchoServer;
+let cleanup: () => void;
+let endpoint: string;
+
+async function startOn(mode: 'echo' | 'silent'): Promise<void> {
+  ({ endpoint, cleanup } = tempEndpoint('probe.sock'));
+  server = await startEchoServer(endpoint, mode);
+}
+
+afterEach(async () => {
+  await server.close();
+  cleanup();
+});
+
+function connected(socket: Socket): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('connect', () => resolve(socket));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('SocketProbe', () => {
+  beforeEach(() => startOn('echo'));
+
+  it('times each turn from a response to the next write, and each time away', async () => {
+    const probe = new SocketProbe();
+    const socket = await connected(probe.attach(createConnection(endpoint)));
+    const ids: unknown[] = [];
+    const decoder = new FrameDecoder((body) => {
+      const frame = decodeFrame(body);
+      if (frame.frame === 'response') ids.push(frame.id);
+    });
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+    for (let id = 1; id <= 4; id++) {
+      // The client's turn: 25 ms between the previous response and this write.
+      if (id > 1) await sleep(25);
+      const answered = ids.length + 1;
+      socket.write(prefixed(requestBody(id)));
+      while (ids.length < answered) await sleep(1);
+    }
+    socket.destroy();
+
+    // The wrapped socket still works: every request was answered, in order.
+    expect(ids).toEqual([1, 2, 3, 4]);
+    // 4 writes, 4 responses: 3 turns (the first write follows no response), 4 times away.
+    expect(probe.turnsUs).toHaveLength(3);
+    expect(probe.awaysUs).toHaveLength(4);
+    for (const turn of probe.turnsUs) expect(turn).toBeGreaterThanOrEqual(24_000);
+    for (const away of probe.awaysUs) expect(away).toBeGreaterThan(0);
+    // The polling loop notices a response within a few ms; the 25 ms sleeps are turns only.
+    for (const away of probe.awaysUs) expect(away).toBeLessThan(24_000);
+  });
+
+  it('forgets what it recorded on reset', async () => {
+    const probe = new SocketProbe();
+    const socket = await connected(probe.attach(createConnection(endpoint)));
+    const answered = new Promise((resolve) => socket.once('data', resolve));
+    socket.write(prefixed(requestBody(7)));
+    await answered;
+    expect(probe.awaysUs).toHaveLength(1);
+    probe.reset();
+    expect(probe.awaysUs).toHaveLength(0);
+    // Nothing from before the reset leaks into the next turn.
+    socket.write(prefixed(requestBody(8)));
+    expect(probe.turnsUs).toHaveLength(0);
+    socket.destroy();
+  });
+});
+
+describe('ChartlessClient', () => {
+  it('answers with the server response and leaves no deadline timer behind', async () => {
+    await startOn('echo');
+    const client = ChartlessClient.over(await connected(createConnection(endpoint)));
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    for (let i = 0; i < 3; i++)
+      await expect(client.call({ op: 'status' })).resolves.toMatchObject(STATUS_RESPONSE);
+    const timersAfter = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    expect(timersAfter).toBe(timersBefore);
+    client.close();
+  });
+
+  it('fails a waiting request when the connection closes, and clears its timer', async () => {
+    await startOn('silent');
+    const client = ChartlessClient.over(await connected(createConnection(endpoint)));
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const waiting = client.call({ op: 'status' });
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(
+      timersBefore + 1,
+    );
+    client.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(
+      timersBefore,
+    );
+  });
+});
