@@ -91,29 +91,35 @@ describe('SocketProbe', () => {
 });
 
 describe('ChartlessClient', () => {
-  it('answers with the server response and leaves no deadline timer behind', async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('answers sequential and concurrent calls, and leaves no deadline timer behind', async () => {
     await startOn('echo');
     const client = ChartlessClient.over(await connected(createConnection(endpoint)));
-    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    for (let i = 0; i < 3; i++)
+    const timersBefore = timers();
+    for (let i = 0; i < 3; i++) {
       await expect(client.call({ op: 'status' })).resolves.toMatchObject(STATUS_RESPONSE);
-    const timersAfter = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    expect(timersAfter).toBe(timersBefore);
+    }
+    // One in flight, the rest queued and written one after another.
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => client.call({ op: 'status' })),
+    );
+    expect(answers).toHaveLength(5);
+    for (const answer of answers) expect(answer).toMatchObject(STATUS_RESPONSE);
+    expect(timers()).toBe(timersBefore);
     client.close();
   });
 
-  it('fails a waiting request when the connection closes, and clears its timer', async () => {
+  it('fails the waiting and the queued request when the connection closes', async () => {
     await startOn('silent');
     const client = ChartlessClient.over(await connected(createConnection(endpoint)));
-    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const waiting = client.call({ op: 'status' });
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(
-      timersBefore + 1,
-    );
+    const timersBefore = timers();
+    const inFlight = client.call({ op: 'status' });
+    const queued = client.call({ op: 'status' });
+    expect(timers()).toBe(timersBefore + 2);
     client.close();
-    await expect(waiting).rejects.toThrow(/closed/);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(
-      timersBefore,
-    );
+    await expect(inFlight).rejects.toThrow(/closed/);
+    await expect(queued).rejects.toThrow(/closed/);
+    expect(timers()).toBe(timersBefore);
   });
 });
