@@ -12,7 +12,6 @@
  * nor press the control buttons. The page loads nothing from elsewhere, and a
  * strict Content-Security-Policy holds it to that.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +20,13 @@ import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { connectionMachine } from '../machines/connection.machine.js';
+import {
+  LOOPBACK_HOST as HOST,
+  newToken,
+  refusalOf,
+  refuseUpgrade,
+  splitTarget,
+} from '../src/http/loopback-guard.js';
 import { machineGraph } from './graph.js';
 import { type LayoutOptions, layoutMachine } from './layout.js';
 import { InspectionRelay } from './relay.js';
@@ -59,8 +65,6 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const MAX_INBOUND_BYTES = 4 * 1024;
 
-const HOST = '127.0.0.1';
-
 function pageDirectory(): URL {
   // From source, the page sits next to this file; from dist/visualizer, it is in the source tree.
   const candidates = [
@@ -78,13 +82,6 @@ function pageDirectory(): URL {
   throw new Error(
     `visualizer page not found (looked in ${candidates.map((c) => fileURLToPath(c)).join(', ')})`,
   );
-}
-
-function tokensMatch(given: string | null, token: string): boolean {
-  if (given === null) return false;
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(token, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function encode(message: unknown): string {
@@ -106,7 +103,7 @@ function encode(message: unknown): string {
 export async function startVisualizer(options: VisualizerOptions = {}): Promise<Visualizer> {
   const machine = options.machine ?? connectionMachine;
   const controls = new Map(Object.entries(options.controls ?? {}));
-  const token = randomBytes(16).toString('hex');
+  const token = newToken();
   const graph = machineGraph(machine);
   const layout = await layoutMachine(graph, options.layout);
   const title = options.title ?? machine.id;
@@ -143,19 +140,9 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
   });
 
   let port = 0;
-  const allowedHosts = (): string[] => [`${HOST}:${port}`, `localhost:${port}`];
-
   /** Why a request is refused, or null when it may proceed. Same rules for HTTP and WebSocket. */
-  const refusal = (req: IncomingMessage, query: URLSearchParams): string | null => {
-    const host = req.headers.host?.toLowerCase();
-    if (host === undefined || !allowedHosts().includes(host)) return 'host';
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${host}`) return 'origin';
-    const site = req.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') return 'fetch-site';
-    if (!tokensMatch(query.get('token'), token)) return 'token';
-    return null;
-  };
+  const refusal = (req: IncomingMessage, query: URLSearchParams) =>
+    refusalOf(req, query, port, token);
 
   const securityHeaders = (): Record<string, string> => ({
     'Content-Security-Policy': [
@@ -185,16 +172,8 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
     res.end(head ? undefined : body);
   };
 
-  const parse = (url: string | undefined): { path: string; query: URLSearchParams } | null => {
-    if (url === undefined || !url.startsWith('/')) return null;
-    const mark = url.indexOf('?');
-    return mark < 0
-      ? { path: url, query: new URLSearchParams() }
-      : { path: url.slice(0, mark), query: new URLSearchParams(url.slice(mark + 1)) };
-  };
-
   const server = createServer((req, res) => {
-    const target = parse(req.url);
+    const target = splitTarget(req.url);
     if (target === null) return send(res, 400, 'text/plain; charset=utf-8', 'bad request\n');
     const why = refusal(req, target.query);
     if (why !== null) return send(res, 403, 'text/plain; charset=utf-8', `forbidden (${why})\n`);
@@ -231,14 +210,9 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
     perMessageDeflate: false,
   });
 
-  const refuseUpgrade = (socket: Duplex, status: string): void => {
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    socket.destroy();
-  };
-
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const target = parse(req.url);
+    const target = splitTarget(req.url);
     if (target === null || target.path !== '/ws') return refuseUpgrade(socket, '404 Not Found');
     if (refusal(req, target.query) !== null || closed)
       return refuseUpgrade(socket, '403 Forbidden');
