@@ -1,49 +1,35 @@
 /**
- * `--inspect`: the Stately inspector, through @statelyai/inspect's local
- * relay. The relay serves a page on http://localhost:<port> that embeds
- * https://stately.ai/inspect (so the page needs internet access) and forwards
- * the inspection events our client sends it over a WebSocket.
+ * `--inspect`: the Stately inspector, fed through our local relay
+ * (`stately-relay.ts`). The relay's page embeds https://stately.ai/inspect,
+ * so that page needs internet access; the relay itself listens on 127.0.0.1
+ * only and answers only URLs carrying its token.
  */
-import { createServer } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
-import { createInspectorServer } from '@statelyai/inspect/server';
 import type { InspectionEvent, Observer } from 'xstate';
+import { startStatelyRelay } from './stately-relay.js';
 
 export const DEFAULT_INSPECT_PORT = 8080;
 
 export interface StatelyInspection {
   /** Pass as the client's `inspect` option. */
   inspect: Observer<InspectionEvent>;
-  /** The page to open. */
+  /** The page to open (it carries the relay's token). */
   url: string;
-  stop(): void;
-}
-
-/** Fails with a clear message when the port is taken (the relay itself would crash the process). */
-function assertPortFree(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', (error) =>
-      reject(
-        new Error(`cannot start the Stately inspector relay on port ${port}: ${error.message}`),
-      ),
-    );
-    probe.listen(port, () => probe.close(() => resolve()));
-  });
+  stop(): Promise<void>;
 }
 
 export async function startStatelyInspector(
   port: number = DEFAULT_INSPECT_PORT,
 ): Promise<StatelyInspection> {
-  await assertPortFree(port);
-  const server = createInspectorServer({ port, autoOpen: false });
-  const inspector = createWebSocketInspector({ url: `ws://localhost:${port}` });
+  const relay = await startStatelyRelay({ port });
+  // @statelyai/inspect turns XState's inspection events into the inspector's messages.
+  const inspector = createWebSocketInspector({ url: relay.publishUrl });
   return {
     inspect: inspector.inspect,
-    url: `http://localhost:${port}`,
-    stop() {
+    url: relay.url,
+    async stop() {
       inspector.stop();
-      server.stop();
+      await relay.close();
     },
   };
 }
@@ -53,6 +39,6 @@ export function inspectorNotice(url: string): string {
   return [
     `Stately inspector relay: open ${url}`,
     '  (the page embeds https://stately.ai/inspect and needs internet access;',
-    '   the relay listens on every interface of this host)',
+    '   the relay listens on 127.0.0.1 only, and the link carries its token)',
   ].join('\n');
 }

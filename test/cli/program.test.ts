@@ -781,10 +781,17 @@ describe('overlayctl in process: watch', () => {
 });
 
 describe('overlayctl in process: --inspect (the local Stately relay)', () => {
-  /** Connects to the relay and collects what it forwards (it replays what it buffered). */
-  async function relayed(port: number): Promise<string[]> {
+  /** The relay page's URL from the notice on stderr. */
+  function relayUrl(stderr: string): URL {
+    const found = /Stately inspector relay: open (\S+)\n/.exec(stderr)?.[1];
+    if (found === undefined) throw new Error(`no relay URL in: ${stderr}`);
+    return new URL(found);
+  }
+
+  /** Connects to the relay as its page does and collects what it forwards (it replays what it kept). */
+  async function relayed(page: URL): Promise<string[]> {
     const messages: string[] = [];
-    const ws = new WebSocket(`ws://localhost:${port}`);
+    const ws = new WebSocket(`ws://${page.host}/ws${page.search}`, { origin: page.origin });
     ws.on('message', (data) => messages.push(String(data)));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     await until(() => messages.some((m) => m.includes('connected')), 'relayed snapshots');
@@ -796,25 +803,30 @@ describe('overlayctl in process: --inspect (the local Stately relay)', () => {
     const port = await freePort();
     const run = start(['--socket', socket, '--inspect', '--inspect-port', String(port), 'status']);
     await until(() => run.out.stderr.includes('press Ctrl-C'), 'the request to finish');
+    const page = relayUrl(run.out.stderr);
+    expect(page.origin).toBe(`http://127.0.0.1:${port}`);
+    expect(page.searchParams.get('token')).toMatch(/^[0-9a-f]{32}$/);
     expect(run.out.stderr).toBe(
       [
-        `Stately inspector relay: open http://localhost:${port}`,
+        `Stately inspector relay: open ${page.href}`,
         '  (the page embeds https://stately.ai/inspect and needs internet access;',
-        '   the relay listens on every interface of this host)',
+        '   the relay listens on 127.0.0.1 only, and the link carries its token)',
         'done; press Ctrl-C to stop the inspector relay',
         '',
       ].join('\n'),
     );
     expect(run.out.stdout).toMatch(/^peer count +\d+$/m);
     // The relay's page embeds the inspector (which we do not load: it needs internet).
-    const page = await fetch(`http://localhost:${port}`);
-    expect(await page.text()).toContain('<iframe id="inspector" src="https://stately.ai/inspect">');
-    const messages = await relayed(port);
+    const html = await (await fetch(page)).text();
+    expect(html).toContain('<iframe id="inspector" src="https://stately.ai/inspect">');
+    // Without the token there is nothing to read.
+    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(403);
+    const messages = await relayed(page);
     expect(messages.some((m) => m.includes('"@xstate.snapshot"'))).toBe(true);
     interrupt();
     expect(await run.done).toBe(0);
     // The relay is gone: the port can be taken again.
-    (await startStatelyInspector(port)).stop();
+    await (await startStatelyInspector(port)).stop();
   });
 
   it('watch --inspect --ui feeds both; watch --inspect alone feeds the relay', async () => {
@@ -833,12 +845,12 @@ describe('overlayctl in process: --inspect (the local Stately relay)', () => {
       () => both.out.stdout.includes('connected') && relay.out.stdout.includes('connected'),
       'both watchers to connect',
     );
-    expect(both.out.stderr).toContain(`Stately inspector relay: open http://localhost:${p1}`);
+    expect(relayUrl(both.out.stderr).port).toBe(String(p1));
     const url = new URL(/visualizer: open (\S+)\n/.exec(both.out.stderr)?.[1] ?? 'http://x');
     const state = await fetch(new URL(`/state.json${url.search}`, url));
     expect(JSON.stringify(await state.json())).toContain('connected');
-    expect((await relayed(p1)).length).toBeGreaterThan(0);
-    expect((await relayed(p2)).length).toBeGreaterThan(0);
+    expect((await relayed(relayUrl(both.out.stderr))).length).toBeGreaterThan(0);
+    expect((await relayed(relayUrl(relay.out.stderr))).length).toBeGreaterThan(0);
     interrupt();
     expect(await both.done).toBe(0);
     expect(await relay.done).toBe(0);

@@ -3,66 +3,15 @@
  * and Sec-Fetch-Site checks, the loopback-only bind, the relay to the page,
  * and the control buttons.
  */
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { createActor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { startVisualizer, type Visualizer } from '../../visualizer/index.js';
 import { createFakeSocket } from '../support/fake-socket.js';
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function get(
-  viz: Visualizer,
-  path: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: viz.port, path, method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-        }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Opens a WebSocket; resolves with the socket and its first message, or the refusal status. */
-function openWs(
-  url: string,
-  options: { origin?: string; headers?: Record<string, string> } = {},
-): Promise<{ ws: WebSocket; first: Record<string, unknown> } | { status: number }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
-      ...(options.origin !== undefined ? { origin: options.origin } : {}),
-      ...(options.headers !== undefined ? { headers: options.headers } : {}),
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0 });
-      res.resume();
-      ws.terminate();
-    });
-    ws.once('message', (data) => resolve({ ws, first: JSON.parse(String(data)) }));
-    ws.once('error', (error) => {
-      if (!String(error.message).includes('Unexpected server response')) reject(error);
-    });
-  });
-}
+import { get, openWs, tcpConnect } from '../support/loopback-http.js';
 
 function nextMessage(
   ws: WebSocket,
@@ -77,17 +26,6 @@ function nextMessage(
       }
     };
     ws.on('message', onMessage);
-  });
-}
-
-function tcpConnect(host: string, port: number): Promise<'connected' | string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });
 }
 

@@ -28,7 +28,7 @@ export async function withInspector<T>(
     }
     return result;
   } finally {
-    inspection.stop();
+    await inspection.stop();
   }
 }
 
