@@ -5,7 +5,7 @@
  * nothing behind.
  */
 import { createConnection, type Socket } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChartlessClient } from '../../bench/chartless-client.js';
 import {
   type EchoServer,
@@ -91,35 +91,54 @@ describe('SocketProbe', () => {
 });
 
 describe('ChartlessClient', () => {
-  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  /** Deadline timers (30 s) armed while `body` runs, and whether each was cleared. */
+  async function deadlines(body: () => Promise<void>): Promise<{ armed: number; cleared: number }> {
+    const set = vi.spyOn(globalThis, 'setTimeout');
+    const clear = vi.spyOn(globalThis, 'clearTimeout');
+    try {
+      await body();
+      const armed = set.mock.calls
+        .map((call, i) => ({ delay: call[1], timer: set.mock.results[i]?.value }))
+        .filter((t) => t.delay === 30_000);
+      const clearedTimers = new Set(clear.mock.calls.map((call) => call[0]));
+      return {
+        armed: armed.length,
+        cleared: armed.filter((t) => clearedTimers.has(t.timer)).length,
+      };
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
+    }
+  }
 
-  it('answers sequential and concurrent calls, and leaves no deadline timer behind', async () => {
+  it('answers sequential and concurrent calls, and clears every deadline timer', async () => {
     await startOn('echo');
     const client = ChartlessClient.over(await connected(createConnection(endpoint)));
-    const timersBefore = timers();
-    for (let i = 0; i < 3; i++) {
-      await expect(client.call({ op: 'status' })).resolves.toMatchObject(STATUS_RESPONSE);
-    }
-    // One in flight, the rest queued and written one after another.
-    const answers = await Promise.all(
-      Array.from({ length: 5 }, () => client.call({ op: 'status' })),
-    );
-    expect(answers).toHaveLength(5);
-    for (const answer of answers) expect(answer).toMatchObject(STATUS_RESPONSE);
-    expect(timers()).toBe(timersBefore);
+    const timers = await deadlines(async () => {
+      for (let i = 0; i < 3; i++) {
+        await expect(client.call({ op: 'status' })).resolves.toMatchObject(STATUS_RESPONSE);
+      }
+      // One in flight, the rest queued and written one after another.
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () => client.call({ op: 'status' })),
+      );
+      expect(answers).toHaveLength(5);
+      for (const answer of answers) expect(answer).toMatchObject(STATUS_RESPONSE);
+    });
+    expect(timers).toEqual({ armed: 8, cleared: 8 });
     client.close();
   });
 
   it('fails the waiting and the queued request when the connection closes', async () => {
     await startOn('silent');
     const client = ChartlessClient.over(await connected(createConnection(endpoint)));
-    const timersBefore = timers();
-    const inFlight = client.call({ op: 'status' });
-    const queued = client.call({ op: 'status' });
-    expect(timers()).toBe(timersBefore + 2);
-    client.close();
-    await expect(inFlight).rejects.toThrow(/closed/);
-    await expect(queued).rejects.toThrow(/closed/);
-    expect(timers()).toBe(timersBefore);
+    const timers = await deadlines(async () => {
+      const inFlight = client.call({ op: 'status' });
+      const queued = client.call({ op: 'status' });
+      client.close();
+      await expect(inFlight).rejects.toThrow(/closed/);
+      await expect(queued).rejects.toThrow(/closed/);
+    });
+    expect(timers).toEqual({ armed: 2, cleared: 2 });
   });
 });
