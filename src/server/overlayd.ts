@@ -7,7 +7,7 @@
  * response, to every open connection. `shutdown` is answered `ok`, then its
  * connection is closed and the server stops.
  */
-import type { OverlaydError } from '../errors.js';
+import { IoError, type OverlaydError } from '../errors.js';
 import type { Op, OverlaydEvent, U64 } from '../protocol/index.js';
 import { Engine } from './engine/engine.js';
 import { type OverlaydServer, type ServeOptions, type ServerConnection, serve } from './serve.js';
@@ -82,7 +82,12 @@ export async function startOverlayd(options: StartOverlaydOptions): Promise<Runn
   };
 
   const onConnectionError = (error: OverlaydError): void => {
-    log?.(`overlayd: connection failed: ${error.message}`);
+    const left = clientLeft(error);
+    log?.(
+      left === undefined
+        ? `overlayd: connection failed: ${error.message}`
+        : `overlayd: client hung up before its answer was written (${left})`,
+    );
   };
   const server: OverlaydServer = await serve(options.socket, handleConnection, {
     ...options.serve,
@@ -96,4 +101,16 @@ export async function startOverlayd(options: StartOverlaydOptions): Promise<Runn
   };
 
   return { endpoint: server.endpoint, engine, closed, close: stop };
+}
+
+/**
+ * The OS error code when `error` only means the client went away while we
+ * were writing to it (EPIPE) or reading from it (ECONNRESET): a one-shot
+ * `overlayctl` that exits as an event is pushed, say. Nothing on our side
+ * failed, so it is not logged as a failure.
+ */
+function clientLeft(error: OverlaydError): string | undefined {
+  if (!(error instanceof IoError)) return undefined;
+  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' ? code : undefined;
 }

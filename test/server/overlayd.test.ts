@@ -193,6 +193,30 @@ describe('startOverlayd', () => {
     expect(await c.call(1, { op: 'status' })).toMatchObject({ id: 1 });
   });
 
+  it('logs a client that hangs up before its answer as that, not as a failure', async () => {
+    const server = await start();
+    const leaving = connect(server.endpoint);
+    leaving.on('error', () => {});
+    await new Promise((resolve) => leaving.once('connect', resolve));
+    // Ask, and leave before the answer can be written.
+    leaving.write(
+      encodeLengthPrefixed(
+        new TextEncoder().encode('{"frame":"request","id":1,"request":{"op":"status"}}'),
+      ),
+    );
+    leaving.destroy();
+    const deadline = Date.now() + 5_000;
+    while (logs.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(logs).toEqual([
+      expect.stringMatching(
+        /^overlayd: client hung up before its answer was written \((EPIPE|ECONNRESET)\)$/,
+      ),
+    ]);
+    expect(requests).toHaveLength(1);
+    const c = await client(server);
+    expect(await c.call(2, { op: 'status' })).toMatchObject({ id: 2 });
+  });
+
   it('logs a failure of the engine and closes that connection', async () => {
     const engine = new Engine({
       now: () => {
