@@ -14,15 +14,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { connectionMachine } from '../machines/connection.machine.js';
 import {
+  closeLoopbackServer,
   LOOPBACK_HOST as HOST,
+  listenOnLoopback,
   newToken,
+  pageSecurityHeaders,
   refusalOf,
   refuseUpgrade,
   splitTarget,
@@ -144,24 +146,7 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
   const refusal = (req: IncomingMessage, query: URLSearchParams) =>
     refusalOf(req, query, port, token);
 
-  const securityHeaders = (): Record<string, string> => ({
-    'Content-Security-Policy': [
-      "default-src 'none'",
-      "script-src 'self'",
-      "style-src 'self'",
-      "img-src 'self' data:",
-      `connect-src 'self' ws://${HOST}:${port} ws://localhost:${port}`,
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; '),
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Resource-Policy': 'same-origin',
-    'Cache-Control': 'no-store',
-  });
+  const securityHeaders = () => pageSecurityHeaders(port, ["img-src 'self' data:"]);
 
   const send = (res: ServerResponse, status: number, type: string, body: string, head = false) => {
     res.writeHead(status, {
@@ -276,14 +261,7 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
     }
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  port = (server.address() as AddressInfo).port;
+  port = await listenOnLoopback(server, options.port ?? 0);
 
   return {
     url: `http://${HOST}:${port}/?token=${token}`,
@@ -297,11 +275,7 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
       closed = true;
       for (const client of clients) client.terminate();
       clients.clear();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeLoopbackServer(server, wss);
     },
   };
 }

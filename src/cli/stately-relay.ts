@@ -17,12 +17,14 @@
  * messages.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import {
+  closeLoopbackServer,
   LOOPBACK_HOST,
+  listenOnLoopback,
   newToken,
+  pageSecurityHeaders,
   refusalOf,
   refuseUpgrade,
   splitTarget,
@@ -149,23 +151,8 @@ export async function startStatelyRelay(options: StatelyRelayOptions = {}): Prom
   let port = 0;
   let closed = false;
 
-  const securityHeaders = (): Record<string, string> => ({
-    'Content-Security-Policy': [
-      "default-src 'none'",
-      "script-src 'self'",
-      "style-src 'self'",
-      `frame-src ${inspectorOrigin}`,
-      `connect-src ws://${LOOPBACK_HOST}:${port} ws://localhost:${port}`,
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; '),
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
-    // The page's URL holds the token: the inspector frame must not see it as a Referer.
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-store',
-  });
+  // The page frames the inspector; the Referer it would send holds the token, hence no-referrer.
+  const securityHeaders = () => pageSecurityHeaders(port, [`frame-src ${inspectorOrigin}`]);
 
   const send = (res: ServerResponse, status: number, type: string, body: string): void => {
     res.writeHead(status, {
@@ -235,20 +222,13 @@ export async function startStatelyRelay(options: StatelyRelayOptions = {}): Prom
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const fail = (error: Error) =>
-      reject(
-        new Error(
-          `cannot start the Stately inspector relay on port ${options.port ?? 0}: ${error.message}`,
-        ),
-      );
-    server.once('error', fail);
-    server.listen(options.port ?? 0, LOOPBACK_HOST, () => {
-      server.off('error', fail);
-      resolve();
-    });
-  });
-  port = (server.address() as AddressInfo).port;
+  try {
+    port = await listenOnLoopback(server, options.port ?? 0);
+  } catch (error) {
+    throw new Error(
+      `cannot start the Stately inspector relay on port ${options.port ?? 0}: ${(error as Error).message}`,
+    );
+  }
 
   return {
     url: `http://${LOOPBACK_HOST}:${port}/?token=${token}`,
@@ -258,11 +238,7 @@ export async function startStatelyRelay(options: StatelyRelayOptions = {}): Prom
       if (closed) return;
       closed = true;
       for (const ws of [...pages, ...publishers]) ws.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeLoopbackServer(server, wss);
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The rules shared by our two local developer servers (the visualizer, and
+ * The rules and plumbing shared by our two local developer servers (the visualizer, and
  * the relay to the Stately inspector): listen on 127.0.0.1 only, and answer
  * only requests that carry the server's random token and come from this
  * machine's own address bar or pages.
@@ -16,8 +16,10 @@
  * - `?token=` must match, compared in constant time.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
 
 export const LOOPBACK_HOST = '127.0.0.1';
 
@@ -69,4 +71,54 @@ export function refusalOf(
 export function refuseUpgrade(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.destroy();
+}
+
+/** Listen on 127.0.0.1:`port` (0 picks a free one); resolves with the port taken. */
+export function listenOnLoopback(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, LOOPBACK_HOST, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Stop the WebSocket server and the HTTP server under it, dropping open connections. */
+export async function closeLoopbackServer(server: Server, wss: WebSocketServer): Promise<void> {
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * Response headers for the pages of the loopback server on `port`: nothing
+ * loaded from elsewhere unless `directives` allows it (e.g. `frame-src …`),
+ * sockets only back to this server, never framed, no Referer (our URLs hold
+ * the token), never cached.
+ */
+export function pageSecurityHeaders(
+  port: number,
+  directives: readonly string[] = [],
+): Record<string, string> {
+  return {
+    'Content-Security-Policy': [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      ...directives,
+      `connect-src 'self' ws://${LOOPBACK_HOST}:${port} ws://localhost:${port}`,
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join('; '),
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    'Referrer-Policy': 'no-referrer',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+    'Cache-Control': 'no-store',
+  };
 }

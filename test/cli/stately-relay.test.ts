@@ -84,7 +84,7 @@ describe('Stately inspector relay', () => {
     const csp = String(html.headers['content-security-policy']);
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain('frame-src https://inspector.example');
-    expect(csp).toContain(`connect-src ws://127.0.0.1:${r.port} ws://localhost:${r.port}`);
+    expect(csp).toContain(`connect-src 'self' ws://127.0.0.1:${r.port} ws://localhost:${r.port}`);
     // The page URL holds the token: no Referer may carry it to the inspector.
     expect(html.headers['referrer-policy']).toBe('no-referrer');
     const script = await get(r, `/bridge.js?token=${tokenOf(r)}`, own);
