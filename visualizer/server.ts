@@ -28,7 +28,7 @@ import {
   refusalOf,
   refuseUpgrade,
   splitTarget,
-} from '../src/http/loopback-guard.js';
+} from '../src/http/loopback-server.js';
 import { machineGraph } from './graph.js';
 import { type LayoutOptions, layoutMachine } from './layout.js';
 import { InspectionRelay } from './relay.js';

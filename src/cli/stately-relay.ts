@@ -8,7 +8,7 @@
  * listens on every interface with no token, so anyone on the network, and
  * any web page the developer visits (WebSockets ignore CORS), could read the
  * client's inspection events or inject fake ones. Here every request passes
- * the loopback guard (`src/http/loopback-guard.ts`); only connections without
+ * the loopback guard (`src/http/loopback-server.ts`); only connections without
  * an Origin header (our process, not a browser) may publish; pages only
  * receive.
  *
@@ -28,7 +28,7 @@ import {
   refusalOf,
   refuseUpgrade,
   splitTarget,
-} from '../http/loopback-guard.js';
+} from '../http/loopback-server.js';
 import { MAX_FRAME_BYTES } from '../transport/limits.js';
 
 export const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
