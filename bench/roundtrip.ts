@@ -78,6 +78,15 @@ async function concurrentCalls(
   return performance.now() - start;
 }
 
+/** A subject driven through a promise-returning `call`, by one caller or by many. */
+function callerSubject(call: () => Promise<unknown>, close: () => Promise<void>): Subject {
+  return {
+    sequential: (n) => sequentialCalls(call, n),
+    concurrent: (n, callers) => concurrentCalls(call, n, callers),
+    close,
+  };
+}
+
 /** A connected socket, timed by `probe` when one is given. */
 function connectSocket(endpoint: string, probe?: SocketProbe): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -109,33 +118,27 @@ export async function openSubject(
     }
     case 'minimal': {
       const client = MinimalClient.over(await connectSocket(endpoint, probe));
-      const call = () => client.call(STATUS_REQUEST);
-      return {
-        sequential: (n) => sequentialCalls(call, n),
-        concurrent: (n, callers) => concurrentCalls(call, n, callers),
-        close: async () => client.close(),
-      };
+      return callerSubject(
+        () => client.call(STATUS_REQUEST),
+        async () => client.close(),
+      );
     }
     case 'chartless': {
       const client = ChartlessClient.over(await connectSocket(endpoint, probe));
-      const call = () => client.call(STATUS_REQUEST);
-      return {
-        sequential: (n) => sequentialCalls(call, n),
-        concurrent: (n, callers) => concurrentCalls(call, n, callers),
-        close: async () => client.close(),
-      };
+      return callerSubject(
+        () => client.call(STATUS_REQUEST),
+        async () => client.close(),
+      );
     }
     case 'overlayd': {
       const client = await OverlaydClient.connect(endpoint, {
         queueLimit: 4096,
         ...(probe ? { connect: (path: string) => probe.attach(createConnection(path)) } : {}),
       });
-      const call = () => client.call(STATUS_REQUEST);
-      return {
-        sequential: (n) => sequentialCalls(call, n),
-        concurrent: (n, callers) => concurrentCalls(call, n, callers),
-        close: () => client.close(),
-      };
+      return callerSubject(
+        () => client.call(STATUS_REQUEST),
+        () => client.close(),
+      );
     }
   }
 }
