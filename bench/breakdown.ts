@@ -3,7 +3,7 @@
  * isolation, and the whole measured over an in-memory socket pair (no
  * kernel, no event-loop wake-ups) to check that the pieces add up:
  *
- * - machine: `request.enqueue` and the matching `socket.response` sent to the
+ * - machine: `request.enqueue` and the matching `socket.responses` sent to the
  *   connection actor, whose socket actor is a fake that writes nothing;
  * - codec: `encodeFrame` of the request and `decodeFrame` (validation
  *   included) of the response;
@@ -109,7 +109,7 @@ function machineHarness() {
     input: { endpoint: '/bench.sock' },
   });
   // The client listens to these; an emitted event nobody hears is cheaper.
-  actor.on('request.answered', () => {});
+  actor.on('requests.answered', () => {});
   actor.on('request.failed', () => {});
   actor.start();
   actor.send({ type: 'connect' });
@@ -120,8 +120,8 @@ function machineHarness() {
   return () => {
     token++;
     const id = String(token);
-    actor.send({ type: 'request.enqueue', request: { token, id, op: 'status' } });
-    sendBack({ type: 'socket.response', id, response });
+    actor.send({ type: 'request.enqueue', requests: [{ token, id, op: 'status' }] });
+    sendBack({ type: 'socket.responses', responses: [{ id, response }] });
   };
 }
 
@@ -213,7 +213,7 @@ function syncPieces(rounds: number): BreakdownFigure[] {
   );
   return [
     {
-      piece: 'machine: request.enqueue + socket.response (fake socket actor)',
+      piece: 'machine: request.enqueue + socket.responses (fake socket actor)',
       us: machineUs!,
       baseline: { name: 'XState two-state toggle, 2 events', us: toggleUs! },
     },

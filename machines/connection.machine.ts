@@ -4,11 +4,13 @@
  * ```
  * idle ──connect──▶ session.connecting
  * session (invokes the socket actor; connecting/connected/awaitingResponse share it)
- *   connecting ──socket.connected──▶ connected | awaitingResponse (queue not empty)
- *   connected ──request.enqueue──▶ awaitingResponse (written at once)
- *   awaitingResponse ──response for the in-flight id──▶ connected | awaitingResponse (next written)
- *                    ──request.cancel of the in-flight one──▶ connected | awaitingResponse
- *                    ──request.cancel of the in-flight one while stuck──▶ backoff | failed
+ *   connecting ──socket.connected──▶ connected | awaitingResponse (queue not empty: the window is written)
+ *   connected ──request.enqueue (a batch)──▶ awaitingResponse (as many as the window takes, written at once)
+ *   awaitingResponse ──request.enqueue──▶ awaitingResponse (written while the window has room)
+ *                    ──socket.responses answering every request in flight, none queued──▶ connected
+ *                    ──socket.responses (otherwise)──▶ awaitingResponse (the window refilled)
+ *                    ──request.cancel / undecodable / unreadable / request frame──▶ connected | awaitingResponse
+ *                    ──request.cancel of one in flight while stuck──▶ backoff | failed
  *   connecting ──socket.closed──▶ backoff [hasAttemptsLeft] | failed (no sleep after the final attempt)
  * session ──socket.closed (a live connection dropped)──▶ backoff [canAutoReconnect] | failed
  * backoff ──after backoffDelay──▶ session.connecting
@@ -16,9 +18,16 @@
  * any ──close──▶ closed (final)
  * ```
  *
+ * `connected` means nothing written is unanswered; `awaitingResponse` means
+ * at least one written request is (`context.inFlight`, oldest first, at most
+ * `maxInFlight`). Requests wait in `queue` until the window has room, and go
+ * out in FIFO order. Events carry batches where work arrives together: the
+ * requests made in one tick, the responses decoded from one socket read; the
+ * requests one step writes go out in one write.
+ *
  * The machine knows nothing of `net`: the socket actor is provided by the
  * host (`machine.provide({ actors: { socket } })`), and outcomes leave the
- * machine as emitted events (`actor.on('request.answered', …)`), so the host
+ * machine as emitted events (`actor.on('requests.answered', …)`), so the host
  * settles its promises without the machine holding any.
  *
  * Request deadlines are not `after` transitions: the host runs one timer per
@@ -26,7 +35,7 @@
  * `after` in awaitingResponse would only cover the response, and would arm and
  * clear a scheduler entry on every request on top of the host's timer.
  */
-import { and, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
+import { type AnyActorRef, and, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
 import { type BackoffOptions, backoffDelay, clampAttempts, DEFAULT_BACKOFF } from './backoff.js';
 import type {
   ConnectionContext,
@@ -38,19 +47,21 @@ import type {
   SocketCommand,
   SocketEvent,
 } from './connection.types.js';
+import { admit, answersAll, fill, remember, settle, without } from './request-window.js';
+
+export { LATE_IDS_REMEMBERED } from './request-window.js';
 
 /** What the socket actor is given: where to connect. */
 export interface SocketActorInput {
   endpoint: string;
 }
 
-/** Why a stuck connection is dropped when its in-flight request is given up. */
+/** Why a stuck connection is dropped when a request in flight is given up. */
 const STALL_MESSAGE = 'overlayd stopped inside a frame or stopped reading';
 
-/** How many given-up ids are remembered, to tell late responses from unknown ones. */
-export const LATE_IDS_REMEMBERED = 64;
 export const DEFAULT_QUEUE_LIMIT = 1024;
 export const DEFAULT_RECONNECT_ATTEMPTS = 20;
+export const DEFAULT_MAX_IN_FLIGHT = 16;
 
 /** Placeholder socket actor: the host must provide a real one. */
 const unprovidedSocket = fromCallback<SocketCommand, SocketActorInput, SocketEvent>(
@@ -70,13 +81,67 @@ function summarize(error: unknown): ErrorSummary {
   return { code: 'UNKNOWN', message: String(error) };
 }
 
-function remember(lateIds: string[], id: string): string[] {
-  const kept = lateIds.length >= LATE_IDS_REMEMBERED ? lateIds.slice(1) : lateIds.slice();
-  kept.push(id);
-  return kept;
+const tokensOf = (requests: readonly RequestRef[]): number[] => requests.map((r) => r.token);
+
+/**
+ * The action that tells the socket actor to write these requests, in one
+ * write. It sends at once from within the step, not deferred like `sendTo`
+ * (which relays after the macrostep): the bytes leave before the rest of the
+ * step is computed, and the step skips sendTo's resolve and defer. The socket
+ * actor is a child of `session`, which every state that writes is inside.
+ */
+function writeRequests(tokens: number[]) {
+  return ({ self }: { self: AnyActorRef }): void => {
+    const socket = self.getSnapshot().children.socket as AnyActorRef | undefined;
+    // Like sendTo, fail the step (the actor errors) if there is no socket to write to.
+    if (socket === undefined) throw new Error('writeRequests: no socket actor');
+    socket.send({ type: 'write', tokens } satisfies SocketCommand);
+  };
 }
 
 type Event<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T }>;
+type Failed = Extract<ConnectionEmitted, { type: 'request.failed' }>;
+
+/** One `request.failed` event for each of these requests, all failed alike. */
+function failuresOf(
+  requests: readonly RequestRef[],
+  failure: Omit<Failed, 'type' | 'token'>,
+): Failed[] {
+  return requests.map((request) => ({ type: 'request.failed', token: request.token, ...failure }));
+}
+
+/** Which request in flight an event fails, and how (the `failOneInFlight` action). */
+function oneToFail(
+  context: ConnectionContext,
+  event: ConnectionEvent,
+): { request: RequestRef; failure: Pick<Failed, 'kind' | 'cause'> } {
+  const oldest = context.inFlight[0] as RequestRef;
+  switch (event.type) {
+    case 'request.cancel':
+      return {
+        request: context.inFlight.find((r) => r.token === event.token) as RequestRef,
+        failure: { kind: event.reason },
+      };
+    case 'socket.undecodable':
+      return {
+        request: context.inFlight.find((r) => r.id === event.id) as RequestRef,
+        failure: { kind: 'undecodable', cause: event.error },
+      };
+    case 'socket.request':
+      return {
+        request: oldest,
+        failure: {
+          kind: 'protocol',
+          cause: new Error(`overlayd sent a request frame (id ${event.id}) to a client`),
+        },
+      };
+    default:
+      return {
+        request: oldest,
+        failure: { kind: 'unreadable', cause: (event as Event<'socket.unreadable'>).error },
+      };
+  }
+}
 
 export const connectionMachine = setup({
   types: {
@@ -96,16 +161,21 @@ export const connectionMachine = setup({
   guards: {
     hasAttemptsLeft: ({ context }) => context.attempt < context.maxAttempts,
     hasQueued: ({ context }) => context.queue.length > 0,
-    isQueueFull: ({ context }) => context.queue.length >= context.queueLimit,
     canAutoReconnect: ({ context }) => context.reconnectAttempts > 0,
-    isInFlightResponse: ({ context, event }) =>
-      (event as Event<'socket.response'>).id === context.inFlight?.id,
-    isInFlightUndecodable: ({ context, event }) =>
-      (event as Event<'socket.undecodable'>).id === context.inFlight?.id,
-    isLateResponse: ({ context, event }) =>
-      context.lateIds.includes((event as Event<'socket.response'>).id),
-    isInFlightToken: ({ context, event }) =>
-      (event as Event<'request.cancel'>).token === context.inFlight?.token,
+    /** The batch answers every request in flight and nothing waits: the connection goes quiet. */
+    answersEverything: ({ context, event }) =>
+      context.queue.length === 0 &&
+      answersAll(context.inFlight, (event as Event<'socket.responses'>).responses),
+    /** The one request outstanding is the last: once it leaves, nothing is in flight or queued. */
+    isLastOutstanding: ({ context }) => context.inFlight.length === 1 && context.queue.length === 0,
+    isInFlightUndecodable: ({ context, event }) => {
+      const id = (event as Event<'socket.undecodable'>).id;
+      return context.inFlight.some((r) => r.id === id);
+    },
+    isInFlightToken: ({ context, event }) => {
+      const token = (event as Event<'request.cancel'>).token;
+      return context.inFlight.some((r) => r.token === token);
+    },
     isStuck: ({ context }) => context.stuck,
     isQueuedToken: ({ context, event }) => {
       const token = (event as Event<'request.cancel'>).token;
@@ -128,14 +198,6 @@ export const connectionMachine = setup({
     })),
     countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, stuck: false }),
     trackStuck: assign({ stuck: ({ event }) => (event as Event<'socket.stuck'>).stuck }),
-    /** The connection is being dropped: nothing is in flight on the next one. */
-    recordStall: assign({
-      inFlight: null,
-      lastError: {
-        code: 'OVERLAYD_IO',
-        message: `connection dropped: ${STALL_MESSAGE}`,
-      },
-    }),
     markConnected: assign(({ context }) => ({
       attempt: 0,
       lastError: null,
@@ -150,89 +212,159 @@ export const connectionMachine = setup({
     recordError: assign({
       lastError: ({ event }) => summarize((event as Event<'socket.closed'>).error),
     }),
-    enqueueRequest: assign({
-      queue: ({ context, event }) => [
-        ...context.queue,
-        (event as Event<'request.enqueue'>).request,
-      ],
+    /** No connection to write to: the arriving requests wait in the queue, while it has room. */
+    enqueueRequests: enqueueActions(({ context, event, enqueue }) => {
+      const { requests } = event as Event<'request.enqueue'>;
+      const { queue, refused } = admit(
+        context.queue,
+        requests,
+        context.queueLimit - context.queue.length,
+      );
+      for (const failed of failuresOf(refused, { kind: 'queueFull', delivery: 'not-sent' })) {
+        enqueue.emit(failed);
+      }
+      enqueue.assign({ queue });
     }),
-    refuseRequest: emit(({ event }, params: { kind: 'queueFull' | 'notConnected' }) => ({
-      type: 'request.failed' as const,
-      token: (event as Event<'request.enqueue'>).request.token,
-      kind: params.kind,
-      delivery: 'not-sent' as const,
-    })),
-    /** Connected with nothing queued: the arriving request goes straight out. */
-    dispatchArriving: assign(({ context, event }) => ({
-      inFlight: (event as Event<'request.enqueue'>).request,
-      stats: { ...context.stats, sent: context.stats.sent + 1 },
-    })),
-    /** Take the oldest queued request as the one in flight. */
-    dispatchNext: assign(({ context }) => ({
-      inFlight: context.queue[0] ?? null,
-      queue: context.queue.slice(1),
-      stats: { ...context.stats, sent: context.stats.sent + 1 },
-    })),
+    refuseRequests: enqueueActions(({ event, enqueue }, params: { kind: Failed['kind'] }) => {
+      const { requests } = event as Event<'request.enqueue'>;
+      for (const failed of failuresOf(requests, { kind: params.kind, delivery: 'not-sent' })) {
+        enqueue.emit(failed);
+      }
+    }),
     /**
-     * Tell the socket actor to write the request in flight. Sent at once from
-     * within the transition, not deferred like `sendTo` (which relays after the
-     * macrostep): the bytes leave before the rest of the step is computed, and
-     * the step skips sendTo's resolve and defer. The socket actor is a child
-     * of `session`, which every state that writes is inside.
+     * Connected: the arriving requests join the queue (which may hold
+     * `queueLimit` beyond what the window takes at once), and the window
+     * takes the oldest, written in one write.
      */
-    writeInFlight: ({ context, self }) => {
-      const socket = self.getSnapshot().children.socket;
-      // Like sendTo, fail the step (the actor errors) if there is no socket to write to.
-      if (socket === undefined) throw new Error('writeInFlight: no socket actor');
-      socket.send({ type: 'write', token: (context.inFlight as RequestRef).token });
-    },
-    answerInFlight: emit(({ context, event }) => ({
-      type: 'request.answered' as const,
-      token: (context.inFlight as RequestRef).token,
-      response: (event as Event<'socket.response'>).response,
-    })),
-    completeInFlight: assign(({ context }) => ({
-      inFlight: null,
-      stats: { ...context.stats, answered: context.stats.answered + 1 },
-    })),
-    /** The host gave up on the request in flight: fail it, and expect its response late. */
-    abandonInFlight: emit(({ context, event }) => ({
-      type: 'request.failed' as const,
-      token: (context.inFlight as RequestRef).token,
-      kind: (event as Event<'request.cancel'>).reason,
-      delivery: 'sent' as const,
-    })),
-    forgetInFlightAsLate: assign(({ context }) => ({
-      inFlight: null,
-      lateIds: remember(context.lateIds, (context.inFlight as RequestRef).id),
-    })),
-    failInFlightUndecodable: emit(({ context, event }) => ({
-      type: 'request.failed' as const,
-      token: (context.inFlight as RequestRef).token,
-      kind: 'undecodable' as const,
-      delivery: 'sent' as const,
-      cause: (event as Event<'socket.undecodable'>).error,
-    })),
-    failInFlightProtocol: emit(({ context, event }) => ({
-      type: 'request.failed' as const,
-      token: (context.inFlight as RequestRef).token,
-      kind: 'protocol' as const,
-      delivery: 'sent' as const,
-      cause: new Error(
-        `overlayd sent a request frame (id ${(event as Event<'socket.request'>).id}) to a client`,
-      ),
-    })),
-    /** The connection ended with a request written: it may have run; it is never re-sent. */
-    failInFlight: enqueueActions(({ context, event, enqueue }) => {
-      if (context.inFlight === null) return;
-      enqueue.emit({
-        type: 'request.failed',
-        token: context.inFlight.token,
+    takeRequests: enqueueActions(({ context, event, enqueue }) => {
+      const { requests } = event as Event<'request.enqueue'>;
+      const windowRoom = context.maxInFlight - context.inFlight.length;
+      const admitted = admit(
+        context.queue,
+        requests,
+        context.queueLimit + windowRoom - context.queue.length,
+      );
+      for (const failed of failuresOf(admitted.refused, {
+        kind: 'queueFull',
+        delivery: 'not-sent',
+      })) {
+        enqueue.emit(failed);
+      }
+      const window = fill(admitted.queue, context.inFlight, context.maxInFlight);
+      if (window.taken.length === 0) {
+        enqueue.assign({ queue: admitted.queue });
+        return;
+      }
+      enqueue.assign({
+        queue: window.queue,
+        inFlight: window.inFlight,
+        stats: { ...context.stats, sent: context.stats.sent + window.taken.length },
+      });
+      enqueue(writeRequests(tokensOf(window.taken)));
+    }),
+    /** The window has room: it takes the oldest queued requests, written in one write. */
+    fillWindow: enqueueActions(({ context, enqueue }) => {
+      const window = fill(context.queue, context.inFlight, context.maxInFlight);
+      if (window.taken.length === 0) return;
+      enqueue.assign({
+        queue: window.queue,
+        inFlight: window.inFlight,
+        stats: { ...context.stats, sent: context.stats.sent + window.taken.length },
+      });
+      enqueue(writeRequests(tokensOf(window.taken)));
+    }),
+    /**
+     * One socket read's responses: answer the requests they name (one
+     * emitted event for the batch), and skip and count the rest.
+     */
+    settleResponses: enqueueActions(({ context, event, enqueue }) => {
+      const { responses } = event as Event<'socket.responses'>;
+      const settled = settle(context.inFlight, context.lateIds, responses);
+      const expected = context.inFlight[0]?.id;
+      let { late, unknown } = context.stats;
+      for (const stray of settled.strays) {
+        if (stray.reason === 'late') late++;
+        else unknown++;
+        enqueue.emit(
+          expected === undefined
+            ? { type: 'frame.skipped', reason: stray.reason, id: stray.id }
+            : { type: 'frame.skipped', reason: stray.reason, id: stray.id, expected },
+        );
+      }
+      if (settled.answers.length > 0) {
+        enqueue.emit({ type: 'requests.answered', answers: settled.answers });
+      }
+      enqueue.assign({
+        inFlight: settled.inFlight,
+        lateIds: settled.lateIds,
+        stats: {
+          ...context.stats,
+          answered: context.stats.answered + settled.answers.length,
+          late,
+          unknown,
+        },
+      });
+    }),
+    /**
+     * One request in flight fails as sent, and leaves the window: given up by
+     * the host, its response undecodable, or the oldest when a frame naming no
+     * id arrives (as the Rust client fails the request that was waiting). Its
+     * real answer, if it comes, is late.
+     */
+    failOneInFlight: enqueueActions(({ context, event, enqueue }) => {
+      const { request, failure } = oneToFail(context, event);
+      enqueue.emit({ type: 'request.failed', token: request.token, delivery: 'sent', ...failure });
+      enqueue.assign({
+        inFlight: without(context.inFlight, request.token),
+        lateIds: remember(context.lateIds, [request.id]),
+      });
+    }),
+    /**
+     * A stuck connection is dropped: the rest of the window fails as sent
+     * (it was written; it may run), and nothing is in flight on the next one.
+     */
+    recordStall: enqueueActions(({ context, enqueue }) => {
+      const cause = new Error(`connection dropped: ${STALL_MESSAGE}`);
+      for (const failed of failuresOf(context.inFlight, {
         kind: 'closed',
         delivery: 'sent',
-        cause: (event as Event<'socket.closed'>).error,
+        cause,
+      })) {
+        enqueue.emit(failed);
+      }
+      enqueue.assign({
+        inFlight: [],
+        lastError: { code: 'OVERLAYD_IO', message: cause.message },
       });
-      enqueue.assign({ inFlight: null });
+    }),
+    /**
+     * The connection ended: every request written fails as sent (it may have
+     * run; it is never sent again), except those whose write provably never
+     * left, which go back to the head of the queue in their order.
+     */
+    failInFlight: enqueueActions(({ context, event, enqueue }) => {
+      const closed = event as Event<'socket.closed'>;
+      if (context.inFlight.length === 0) return;
+      const unsent = closed.unsent ?? [];
+      const back: RequestRef[] = [];
+      for (const request of context.inFlight) {
+        if (unsent.includes(request.token)) {
+          back.push(request);
+          continue;
+        }
+        enqueue.emit({
+          type: 'request.failed',
+          token: request.token,
+          kind: 'closed',
+          delivery: 'sent',
+          cause: closed.error,
+        });
+      }
+      enqueue.assign({
+        inFlight: [],
+        queue: back.length === 0 ? context.queue : back.concat(context.queue),
+        stats: { ...context.stats, sent: context.stats.sent - back.length },
+      });
     }),
     /** The host gave up on a queued request: it leaves the queue unsent. */
     dropQueued: enqueueActions(({ context, event, enqueue }) => {
@@ -252,15 +384,14 @@ export const connectionMachine = setup({
           event.type === 'socket.closed'
             ? event.error
             : new Error(`connection dropped: ${STALL_MESSAGE}, and auto-reconnect is off`);
-        for (const queued of context.queue) {
-          enqueue.emit({
-            type: 'request.failed',
-            token: queued.token,
-            kind: params.kind,
-            delivery: 'not-sent',
-            cause,
-            attempts: context.attempt,
-          });
+        const failure: Omit<Failed, 'type' | 'token'> = {
+          kind: params.kind,
+          delivery: 'not-sent',
+          cause,
+          attempts: context.attempt,
+        };
+        for (const failed of failuresOf(context.queue, failure)) {
+          enqueue.emit(failed);
         }
         enqueue.assign({ queue: [] });
       },
@@ -277,63 +408,39 @@ export const connectionMachine = setup({
     countEvent: assign({
       stats: ({ context }) => ({ ...context.stats, events: context.stats.events + 1 }),
     }),
-    reportStrayResponse: emit(({ context, event }) => {
-      const id = (event as Event<'socket.response'>).id;
-      const reason = context.lateIds.includes(id) ? ('late' as const) : ('unknown' as const);
-      return context.inFlight === null
-        ? { type: 'frame.skipped' as const, reason, id }
-        : { type: 'frame.skipped' as const, reason, id, expected: context.inFlight.id };
-    }),
-    countStrayResponse: assign(({ context, event }) => {
-      const id = (event as Event<'socket.response'>).id;
-      if (!context.lateIds.includes(id)) {
-        return { stats: { ...context.stats, unknown: context.stats.unknown + 1 } };
-      }
-      return {
-        lateIds: context.lateIds.filter((late) => late !== id),
-        stats: { ...context.stats, late: context.stats.late + 1 },
-      };
-    }),
     reportDropped: emit(({ event }) => {
-      if (event.type === 'socket.request') {
-        return { type: 'frame.skipped' as const, reason: 'request' as const, id: event.id };
-      }
-      const undecodable = event as Event<'socket.undecodable'>;
-      return undecodable.id === undefined
-        ? {
+      switch (event.type) {
+        case 'socket.request':
+          return { type: 'frame.skipped' as const, reason: 'request' as const, id: event.id };
+        case 'socket.undecodable':
+          return {
             type: 'frame.skipped' as const,
             reason: 'undecodable' as const,
-            error: undecodable.error,
-          }
-        : {
-            type: 'frame.skipped' as const,
-            reason: 'undecodable' as const,
-            error: undecodable.error,
-            id: undecodable.id,
+            error: event.error,
+            id: event.id,
           };
+        case 'socket.unknownEvent':
+          return { type: 'frame.skipped' as const, reason: 'event' as const, error: event.error };
+        default:
+          return {
+            type: 'frame.skipped' as const,
+            reason: 'unreadable' as const,
+            error: (event as Event<'socket.unreadable'>).error,
+          };
+      }
     }),
     countDropped: assign({
       stats: ({ context }) => ({ ...context.stats, dropped: context.stats.dropped + 1 }),
     }),
-    /** On close: every request still held fails; the one in flight may have run. */
+    /** On close: every request still held fails; those in flight may have run. */
     failEverything: enqueueActions(({ context, enqueue }) => {
-      if (context.inFlight !== null) {
-        enqueue.emit({
-          type: 'request.failed',
-          token: context.inFlight.token,
-          kind: 'closed',
-          delivery: 'sent',
-        });
+      for (const failed of [
+        ...failuresOf(context.inFlight, { kind: 'closed', delivery: 'sent' }),
+        ...failuresOf(context.queue, { kind: 'closed', delivery: 'not-sent' }),
+      ]) {
+        enqueue.emit(failed);
       }
-      for (const queued of context.queue) {
-        enqueue.emit({
-          type: 'request.failed',
-          token: queued.token,
-          kind: 'closed',
-          delivery: 'not-sent',
-        });
-      }
-      enqueue.assign({ inFlight: null, queue: [] });
+      enqueue.assign({ inFlight: [], queue: [] });
     }),
   },
 }).createMachine({
@@ -347,9 +454,10 @@ export const connectionMachine = setup({
       Math.floor(input.reconnectAttempts ?? DEFAULT_RECONNECT_ATTEMPTS),
     ),
     queueLimit: Math.max(0, Math.floor(input.queueLimit ?? DEFAULT_QUEUE_LIMIT)),
+    maxInFlight: Math.max(1, Math.floor(input.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)),
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff } satisfies BackoffOptions,
     queue: [],
-    inFlight: null,
+    inFlight: [],
     lateIds: [],
     lastError: null,
     stuck: false,
@@ -358,10 +466,7 @@ export const connectionMachine = setup({
   initial: 'idle',
   on: {
     close: { target: '.closed' },
-    'request.enqueue': [
-      { guard: 'isQueueFull', actions: { type: 'refuseRequest', params: { kind: 'queueFull' } } },
-      { actions: 'enqueueRequest' },
-    ],
+    'request.enqueue': { actions: 'enqueueRequests' },
     'request.cancel': { guard: 'isQueuedToken', actions: 'dropQueued' },
   },
   states: {
@@ -378,7 +483,7 @@ export const connectionMachine = setup({
         input: ({ context }) => ({ endpoint: context.endpoint }),
       },
       on: {
-        // A connection that was up dropped: the request in flight fails as
+        // A connection that was up dropped: the requests in flight fail as
         // sent; queued ones wait for the reconnect, or fail when it is off.
         'socket.closed': [
           {
@@ -395,9 +500,13 @@ export const connectionMachine = setup({
             ],
           },
         ],
-        'socket.response': { actions: ['reportStrayResponse', 'countStrayResponse'] },
+        // Nothing in flight: every response is a stray (late or unknown).
+        'socket.responses': { actions: 'settleResponses' },
         'socket.event': { actions: ['deliverEvent', 'countEvent'] },
         'socket.undecodable': { actions: ['reportDropped', 'countDropped'] },
+        'socket.unreadable': { actions: ['reportDropped', 'countDropped'] },
+        // A newer overlayd's event: skipped, never failing a request (the Rust client would).
+        'socket.unknownEvent': { actions: ['reportDropped', 'countDropped'] },
         'socket.request': { actions: ['reportDropped', 'countDropped'] },
         'socket.stuck': { actions: 'trackStuck' },
       },
@@ -425,7 +534,7 @@ export const connectionMachine = setup({
               {
                 guard: 'hasQueued',
                 target: 'awaitingResponse',
-                actions: ['markConnected', 'announceConnected', 'dispatchNext', 'writeInFlight'],
+                actions: ['markConnected', 'announceConnected', 'fillWindow'],
               },
               { target: 'connected', actions: ['markConnected', 'announceConnected'] },
             ],
@@ -433,24 +542,15 @@ export const connectionMachine = setup({
         },
         connected: {
           on: {
-            'request.enqueue': {
-              target: 'awaitingResponse',
-              actions: ['dispatchArriving', 'writeInFlight'],
-            },
+            'request.enqueue': { target: 'awaitingResponse', actions: 'takeRequests' },
           },
         },
         awaitingResponse: {
           on: {
-            'socket.response': [
-              {
-                guard: and(['isInFlightResponse', 'hasQueued']),
-                actions: ['answerInFlight', 'completeInFlight', 'dispatchNext', 'writeInFlight'],
-              },
-              {
-                guard: 'isInFlightResponse',
-                target: 'connected',
-                actions: ['answerInFlight', 'completeInFlight'],
-              },
+            'request.enqueue': { actions: 'takeRequests' },
+            'socket.responses': [
+              { guard: 'answersEverything', target: 'connected', actions: 'settleResponses' },
+              { actions: ['settleResponses', 'fillWindow'] },
             ],
             'request.cancel': [
               // Given up while the connection is stuck (inside a frame, or the peer
@@ -458,71 +558,49 @@ export const connectionMachine = setup({
               {
                 guard: and(['isInFlightToken', 'isStuck', 'canAutoReconnect']),
                 target: '#overlaydConnection.backoff',
-                actions: ['abandonInFlight', 'recordStall', 'startReconnectCycle'],
+                actions: ['failOneInFlight', 'recordStall', 'startReconnectCycle'],
               },
               {
                 guard: and(['isInFlightToken', 'isStuck']),
                 target: '#overlaydConnection.failed',
                 actions: [
-                  'abandonInFlight',
+                  'failOneInFlight',
                   'recordStall',
                   { type: 'failQueued', params: { kind: 'closed' } },
                 ],
               },
               {
-                guard: and(['isInFlightToken', 'hasQueued']),
-                actions: [
-                  'abandonInFlight',
-                  'forgetInFlightAsLate',
-                  'dispatchNext',
-                  'writeInFlight',
-                ],
-              },
-              {
-                guard: 'isInFlightToken',
+                guard: and(['isInFlightToken', 'isLastOutstanding']),
                 target: 'connected',
-                actions: ['abandonInFlight', 'forgetInFlightAsLate'],
+                actions: 'failOneInFlight',
               },
+              { guard: 'isInFlightToken', actions: ['failOneInFlight', 'fillWindow'] },
             ],
             'socket.undecodable': [
               {
-                guard: and(['isInFlightUndecodable', 'hasQueued']),
-                actions: [
-                  'failInFlightUndecodable',
-                  'forgetInFlightAsLate',
-                  'dispatchNext',
-                  'writeInFlight',
-                ],
-              },
-              {
-                guard: 'isInFlightUndecodable',
+                guard: and(['isInFlightUndecodable', 'isLastOutstanding']),
                 target: 'connected',
-                actions: ['failInFlightUndecodable', 'forgetInFlightAsLate'],
+                actions: 'failOneInFlight',
               },
+              { guard: 'isInFlightUndecodable', actions: ['failOneInFlight', 'fillWindow'] },
             ],
-            // The Rust client fails the waiting request when the server sends a
-            // request frame; its real response, if it comes, is then late.
+            // The Rust client fails the waiting request on a frame it cannot
+            // read, and on a request frame from the server.
+            'socket.unreadable': [
+              {
+                guard: 'isLastOutstanding',
+                target: 'connected',
+                actions: ['reportDropped', 'countDropped', 'failOneInFlight'],
+              },
+              { actions: ['reportDropped', 'countDropped', 'failOneInFlight', 'fillWindow'] },
+            ],
             'socket.request': [
               {
-                guard: 'hasQueued',
-                actions: [
-                  'reportDropped',
-                  'countDropped',
-                  'failInFlightProtocol',
-                  'forgetInFlightAsLate',
-                  'dispatchNext',
-                  'writeInFlight',
-                ],
-              },
-              {
+                guard: 'isLastOutstanding',
                 target: 'connected',
-                actions: [
-                  'reportDropped',
-                  'countDropped',
-                  'failInFlightProtocol',
-                  'forgetInFlightAsLate',
-                ],
+                actions: ['reportDropped', 'countDropped', 'failOneInFlight'],
               },
+              { actions: ['reportDropped', 'countDropped', 'failOneInFlight', 'fillWindow'] },
             ],
           },
         },
@@ -540,9 +618,9 @@ export const connectionMachine = setup({
           {
             guard: 'canAutoReconnect',
             target: 'session',
-            actions: ['startReconnectCycle', 'enqueueRequest'],
+            actions: ['startReconnectCycle', 'enqueueRequests'],
           },
-          { actions: { type: 'refuseRequest', params: { kind: 'notConnected' } } },
+          { actions: { type: 'refuseRequests', params: { kind: 'notConnected' } } },
         ],
       },
     },

@@ -8,8 +8,11 @@
  * in a JS number. Request payloads and promise handles live with the host,
  * keyed by `token`.
  */
-import type { OverlaydEvent, OverlaydResponse } from '../src/protocol/index.js';
+import type { OverlaydEvent } from '../src/protocol/index.js';
 import type { BackoffOptions } from './backoff.js';
+import type { Answer, ResponseRef } from './request-window.js';
+
+export type { Answer, ResponseRef } from './request-window.js';
 
 /** A request known to the machine: the host's token, its wire id and its op. */
 export interface RequestRef {
@@ -27,7 +30,7 @@ export interface ErrorSummary {
 export interface ConnectionStats {
   /** Requests written to a socket. */
   sent: number;
-  /** Responses matched to the request in flight. */
+  /** Responses matched to a request in flight. */
   answered: number;
   /** Responses for a request we had given up on (timed out or aborted in flight). */
   late: number;
@@ -35,7 +38,7 @@ export interface ConnectionStats {
   unknown: number;
   /** Event frames received. */
   events: number;
-  /** Frames that could not be decoded, or that a server must never send; skipped. */
+  /** Frames that could not be decoded, events of a kind this client does not know, and frames a server must never send. */
   dropped: number;
   /** Connections established, the first one included. */
   connections: number;
@@ -51,11 +54,13 @@ export interface ConnectionContext {
   reconnectAttempts: number;
   /** How many requests may wait in `queue`. */
   queueLimit: number;
+  /** How many written requests may be unanswered at once (1: the seed's one at a time). */
+  maxInFlight: number;
   backoff: BackoffOptions;
   /** Requests not yet written, oldest first. */
   queue: RequestRef[];
-  /** The request written and not yet answered, if any. */
-  inFlight: RequestRef | null;
+  /** Requests written and not yet answered, oldest first (overlayd answers in this order). */
+  inFlight: RequestRef[];
   /** Ids of in-flight requests we gave up on, newest last; their responses are late. */
   lateIds: string[];
   lastError: ErrorSummary | null;
@@ -68,6 +73,8 @@ export interface ConnectionInput {
   endpoint: string;
   reconnectAttempts?: number;
   queueLimit?: number;
+  /** Default 16; clamped to at least 1. */
+  maxInFlight?: number;
   backoff?: Partial<BackoffOptions>;
 }
 
@@ -78,26 +85,36 @@ export type CancelReason = 'timeout' | 'aborted';
 export type HostEvent =
   | { type: 'connect'; maxAttempts?: number }
   | { type: 'close' }
-  | { type: 'request.enqueue'; request: RequestRef }
+  /** Requests made in the same tick, oldest first (never empty). */
+  | { type: 'request.enqueue'; requests: RequestRef[] }
   | { type: 'request.cancel'; token: number; reason: CancelReason };
 
 /** Events sent back by the socket actor. */
 export type SocketEvent =
   | { type: 'socket.connected' }
-  | { type: 'socket.response'; id: string; response: OverlaydResponse }
+  /** The responses decoded from one socket read, in order. */
+  | { type: 'socket.responses'; responses: ResponseRef[] }
   | { type: 'socket.event'; event: OverlaydEvent }
   /** The server sent a request frame: a protocol violation. */
   | { type: 'socket.request'; id: string }
-  /** A frame arrived whole but could not be decoded; `id` is set when it named one. */
-  | { type: 'socket.undecodable'; error: Error; id?: string }
-  | { type: 'socket.closed'; error: Error }
+  /** A response frame naming `id` arrived whole, but its body could not be decoded. */
+  | { type: 'socket.undecodable'; error: Error; id: string }
+  /** A frame that cannot be tied to any id: not JSON, empty, no or unknown `frame` tag. */
+  | { type: 'socket.unreadable'; error: Error }
+  /** An event frame this client cannot decode (a kind it does not know: a newer overlayd). */
+  | { type: 'socket.unknownEvent'; error: Error }
+  /**
+   * The connection ended. `unsent` lists requests handed to the socket whose
+   * bytes provably never left (the write was refused whole): they may be sent again.
+   */
+  | { type: 'socket.closed'; error: Error; unsent?: number[] }
   /** The connection got stuck (inside a received frame, or writes not taken by the peer), or got going again. */
   | { type: 'socket.stuck'; stuck: boolean };
 
 export type ConnectionEvent = HostEvent | SocketEvent;
 
 /** What the socket actor accepts from the machine. */
-export type SocketCommand = { type: 'write'; token: number };
+export type SocketCommand = { type: 'write'; tokens: number[] };
 
 /** How a request ended without a response. */
 export type FailureKind =
@@ -113,6 +130,8 @@ export type FailureKind =
   | 'queueFull'
   /** Its response could not be decoded. */
   | 'undecodable'
+  /** A frame that could not be read at all arrived while it was the oldest in flight. */
+  | 'unreadable'
   /** The server broke the protocol while it was in flight. */
   | 'protocol'
   /** The connection is down and auto-reconnect is off. */
@@ -120,7 +139,8 @@ export type FailureKind =
 
 /** Events the machine emits for its host: outcomes to deliver, facts to log. */
 export type ConnectionEmitted =
-  | { type: 'request.answered'; token: number; response: OverlaydResponse }
+  /** The requests one batch of responses answered, oldest first. */
+  | { type: 'requests.answered'; answers: Answer[] }
   | {
       type: 'request.failed';
       token: number;
@@ -134,7 +154,7 @@ export type ConnectionEmitted =
   | { type: 'overlayd.event'; event: OverlaydEvent }
   | {
       type: 'frame.skipped';
-      reason: 'late' | 'unknown' | 'undecodable' | 'request';
+      reason: 'late' | 'unknown' | 'undecodable' | 'unreadable' | 'event' | 'request';
       id?: string;
       expected?: string;
       error?: Error;

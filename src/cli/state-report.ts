@@ -12,7 +12,7 @@ export interface StateReport {
   maxAttempts: number;
   /** In backoff: the sleep before the next attempt. */
   nextDelayMs?: number;
-  /** The request written and not yet answered: `op #id`. */
+  /** The oldest request written and not yet answered, `op #id`, and how many more (` +n`). */
   inFlight?: string;
   queued: number;
   lastError?: string;
@@ -31,7 +31,11 @@ export function stateReport(snapshot: {
     queued: context.queue.length,
   };
   if (state === 'backoff') report.nextDelayMs = backoffDelay(context.attempt, context.backoff);
-  if (context.inFlight !== null) report.inFlight = `${context.inFlight.op} #${context.inFlight.id}`;
+  const [oldest] = context.inFlight;
+  if (oldest !== undefined) {
+    const more = context.inFlight.length - 1;
+    report.inFlight = `${oldest.op} #${oldest.id}${more > 0 ? ` +${more}` : ''}`;
+  }
   if (context.lastError !== null && (state === 'backoff' || state === 'failed')) {
     report.lastError = context.lastError.message;
   }

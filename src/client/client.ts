@@ -15,10 +15,11 @@ import {
 } from '../../machines/backoff.js';
 import {
   connectionMachine,
+  DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_QUEUE_LIMIT,
   DEFAULT_RECONNECT_ATTEMPTS,
 } from '../../machines/connection.machine.js';
-import type { ConnectionEmitted } from '../../machines/connection.types.js';
+import type { Answer, ConnectionEmitted, RequestRef } from '../../machines/connection.types.js';
 import {
   AbortedError,
   ClosedError,
@@ -56,6 +57,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Requests that may wait for the connection (default 1024); more fail at once. */
   queueLimit?: number;
+  /**
+   * Requests written and not yet answered at once, per connection (default
+   * 16; `1` is the Rust client's one at a time). overlayd answers in order
+   * and reads nothing ahead, so the others wait in the socket buffer.
+   */
+  maxInFlight?: number;
   /**
    * Reconnect after a drop (default on, 20 attempts on the connect schedule).
    * `false` turns it off: after a drop the client stays down.
@@ -123,6 +130,8 @@ export class OverlaydClient {
   readonly #queueLimit: number;
   readonly #logger: Logger | undefined;
   #nextToken = 0;
+  /** Requests made in this tick, told to the chart in one event (see #flushArrivals). */
+  #arrivals: RequestRef[] = [];
   #openSockets = 0;
   #releaseWaiters: Array<() => void> = [];
   #closed = false;
@@ -142,6 +151,10 @@ export class OverlaydClient {
     const reconnect = options.reconnect ?? true;
     const socketDeps = {
       payloadFor: (token: number) => this.#takePayload(token),
+      restorePayload: (token: number, payload: Uint8Array) => {
+        const pending = this.#pending.get(token);
+        if (pending !== undefined) pending.payload = payload;
+      },
       onSocketOpened: () => {
         this.#openSockets++;
       },
@@ -157,6 +170,7 @@ export class OverlaydClient {
       input: {
         endpoint,
         queueLimit: this.#queueLimit,
+        maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
         reconnectAttempts:
           reconnect === false
             ? 0
@@ -169,7 +183,7 @@ export class OverlaydClient {
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     bindSocketDependencies(this.actor.system, socketDeps);
-    this.actor.on('request.answered', (e) => this.#answer(e.token, e.response));
+    this.actor.on('requests.answered', (e) => this.#answerAll(e.answers));
     this.actor.on('request.failed', (e) => this.#fail(e));
     this.actor.on('connected', (e) => this.#onConnected(e.reconnect));
     this.actor.on('connect.failed', (e) => this.#onConnectFailed(e.attempts, e.cause));
@@ -222,8 +236,13 @@ export class OverlaydClient {
     });
   }
 
-  /** Where the connection is: idle, connecting, connected, awaitingResponse, backoff, failed, closed. */
+  /**
+   * Where the connection is: idle, connecting, connected, awaitingResponse,
+   * backoff, failed, closed. Requests made in this tick count: they are told
+   * to the chart first.
+   */
   get state(): ClientState {
+    this.#flushArrivals();
     return stateName(this.actor.getSnapshot().value);
   }
 
@@ -300,7 +319,8 @@ export class OverlaydClient {
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
       this.#pending.set(token, pending);
-      this.actor.send({ type: 'request.enqueue', request: { token, id: String(id), op } });
+      if (this.#arrivals.length === 0) queueMicrotask(this.#flushArrivals);
+      this.#arrivals.push({ token, id: String(id), op });
     } catch (error) {
       // Leave no timer or listener behind for a request that never got going.
       this.#settle(token);
@@ -350,6 +370,7 @@ export class OverlaydClient {
    */
   async close(): Promise<void> {
     if (!this.#closed) {
+      this.#flushArrivals();
       this.#closed = true;
       this.actor.send({ type: 'close' });
       this.actor.stop();
@@ -374,8 +395,28 @@ export class OverlaydClient {
     return payload;
   }
 
+  /**
+   * Tell the chart about the requests made in this tick, in one event. Runs
+   * as a microtask, so a lone request waits for nothing but the end of the
+   * caller's synchronous code, while callers resumed together (by the
+   * answers of one socket read) are batched, and written in one write.
+   */
+  readonly #flushArrivals = (): void => {
+    if (this.#arrivals.length === 0 || this.#closed) return;
+    const requests = this.#arrivals;
+    this.#arrivals = [];
+    try {
+      this.actor.send({ type: 'request.enqueue', requests });
+    } catch (error) {
+      // The actor failed (#onActorError settles everything); leave nothing behind.
+      for (const request of requests) this.#settle(request.token)?.reject(error as OverlaydError);
+    }
+  };
+
   #cancel(token: number, reason: 'timeout' | 'aborted'): void {
-    if (this.#pending.has(token)) this.actor.send({ type: 'request.cancel', token, reason });
+    if (!this.#pending.has(token)) return;
+    this.#flushArrivals();
+    this.actor.send({ type: 'request.cancel', token, reason });
   }
 
   /** Remove a request's bookkeeping (timer, abort listener) and hand back its handles. */
@@ -386,6 +427,10 @@ export class OverlaydClient {
     this.#clock.clearTimeout(pending.timer);
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     return pending;
+  }
+
+  #answerAll(answers: readonly Answer[]): void {
+    for (const { token, response } of answers) this.#answer(token, response);
   }
 
   #answer(token: number, response: OverlaydResponse): void {
@@ -456,7 +501,9 @@ export class OverlaydClient {
         ? `overlayd: skipped response with ${reason} id`
         : reason === 'request'
           ? 'overlayd: sent a request frame to a client'
-          : 'overlayd: skipped a frame that could not be decoded';
+          : reason === 'event'
+            ? 'overlayd: skipped an event of a kind this client does not know (a newer overlayd?)'
+            : 'overlayd: skipped a frame that could not be decoded';
     this.#log('warn', message, { reason, ...fields });
   }
 
@@ -471,6 +518,7 @@ export class OverlaydClient {
 
   #onActorError(error: unknown): void {
     this.#closed = true;
+    this.#arrivals = [];
     const cause = error instanceof Error ? error : new Error(String(error));
     for (const token of [...this.#pending.keys()]) {
       this.#settle(token)?.reject(

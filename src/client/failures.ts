@@ -44,7 +44,7 @@ export function errorForFailure(failure: RequestFailure, subject: FailureSubject
     case 'closed':
       return new ClosedError(
         failure.delivery === 'sent'
-          ? 'connection to overlayd ended before the response arrived'
+          ? `connection to overlayd ended before the response arrived${failure.cause ? `: ${failure.cause.message}` : ''}`
           : failure.cause === undefined
             ? 'client closed'
             : 'connection to overlayd ended and auto-reconnect is off',
@@ -57,6 +57,11 @@ export function errorForFailure(failure: RequestFailure, subject: FailureSubject
     case 'undecodable':
       return new CodecError(
         `response could not be decoded${failure.cause ? `: ${failure.cause.message}` : ''}`,
+        ctx,
+      );
+    case 'unreadable':
+      return new CodecError(
+        `overlayd sent a frame that could not be read while the request waited: ${failure.cause?.message ?? 'unknown reason'}`,
         ctx,
       );
     case 'protocol':

@@ -132,7 +132,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     for (const request of desiredState()) await send(request);
 
     narrator.step(
-      "service overlay 'web'; 3 containers ask for addresses at once (2 wait in the queue)",
+      "service overlay 'web'; 3 containers ask for addresses at once (written together: 3 in flight)",
     );
     await send({ op: 'setup_service_overlay', service: 'web', mode: 'shared' });
     await Promise.all(

@@ -5,7 +5,10 @@
  */
 import type { Socket } from 'node:net';
 import { ClosedError, IoError, OtherError, OverlaydError } from '../errors.js';
-import { encodeLengthPrefixed, FrameDecoder } from './framing.js';
+import { encodeLengthPrefixed, encodeLengthPrefixedAll, FrameDecoder } from './framing.js';
+
+/** Errors a write gets from a socket whose peer is already gone. */
+const PEER_GONE = new Set(['EPIPE', 'ECONNRESET']);
 
 export interface FramedConnectionHandlers {
   /**
@@ -13,6 +16,8 @@ export interface FramedConnectionHandlers {
    * socket's chunk (nothing else writes to it). A throw ends the connection.
    */
   onBody(body: Uint8Array): void;
+  /** Called after the bodies of one socket read have all gone to `onBody` (to act on them as one batch). */
+  onReadEnd?(): void;
   /**
    * Called exactly once when the connection ends: ClosedError when the peer
    * closed at a frame boundary or we closed it; IoError when the stream ended
@@ -69,6 +74,38 @@ export class FramedConnection {
     }
   }
 
+  /**
+   * Write several frames in one write. Returns undefined when the bytes were
+   * written or buffered, or the error that refused the write whole, when none
+   * of its bytes can have reached the peer; the caller then ends the
+   * connection (which has failed).
+   *
+   * The proof, per write: a write to a socket already destroyed or errored
+   * is not attempted. Otherwise Node hands the write straight to libuv only
+   * when nothing is buffered before it (`writableLength` 0); libuv then
+   * tries one `write(2)` and reports an error synchronously (before
+   * `socket.write` returns, setting `socket.errored`) only when that syscall
+   * failed, so it accepted no byte. EPIPE and ECONNRESET there mean the peer
+   * had already gone. In every other case (a write queued behind another, an
+   * error reported later from libuv's queue) bytes may have left, and the
+   * write counts as written.
+   */
+  sendAll(bodies: readonly Uint8Array[]): Error | undefined {
+    if (this.#ended) throw new ClosedError('connection is closed');
+    const s = this.socket;
+    const bytes = encodeLengthPrefixedAll(bodies);
+    if (s.destroyed || s.errored !== null) return s.errored ?? new Error('socket is destroyed');
+    const queuedBefore = s.writableLength;
+    const accepted = s.write(bytes);
+    const error = s.errored as NodeJS.ErrnoException | null;
+    if (error !== null && queuedBefore === 0 && PEER_GONE.has(error.code ?? '')) return error;
+    if (!accepted) {
+      this.#backedUp = true;
+      this.#reportStuck();
+    }
+    return undefined;
+  }
+
   /** Stop reading from the peer (backpressure); `resume()` undoes it. */
   pause(): void {
     this.socket.pause();
@@ -99,6 +136,7 @@ export class FramedConnection {
   readonly #onData = (chunk: Buffer): void => {
     try {
       this.#decoder.push(chunk);
+      if (!this.#ended) this.#handlers.onReadEnd?.();
       this.#midFrame = this.#decoder.pendingBytes > 0;
       this.#reportStuck();
     } catch (error) {

@@ -21,6 +21,28 @@ export function encodeLengthPrefixed(body: Uint8Array): Uint8Array {
 }
 
 /**
+ * Several frames back to back in one buffer (one copy of each body), so a
+ * batch of requests is a single write. Throws FrameTooLargeError, before
+ * allocating, if any body is over MAX_FRAME_BYTES.
+ */
+export function encodeLengthPrefixedAll(bodies: readonly Uint8Array[]): Uint8Array {
+  if (bodies.length === 1) return encodeLengthPrefixed(bodies[0] as Uint8Array);
+  let total = 0;
+  for (const body of bodies) {
+    if (body.length > MAX_FRAME_BYTES) throw new FrameTooLargeError(body.length, MAX_FRAME_BYTES);
+    total += PREFIX_BYTES + body.length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const body of bodies) {
+    out.writeUInt32LE(body.length, at);
+    out.set(body, at + PREFIX_BYTES);
+    at += PREFIX_BYTES + body.length;
+  }
+  return out;
+}
+
+/**
  * Streaming decoder. `push` each chunk as it arrives; every complete body is
  * handed to `onBody` synchronously, in order. A body that lies wholly inside
  * one chunk is passed as a zero-copy view of that chunk; a body split across

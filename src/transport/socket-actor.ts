@@ -2,8 +2,9 @@
  * The socket actor: one connection attempt and, if it succeeds, the
  * connection's life, as an XState callback actor. It connects with `node:net`
  * (Unix socket paths and Windows `\\.\pipe\…` names alike), decodes frames and
- * sends them back to the connection machine as typed events, and writes the
- * request the machine names by token.
+ * sends them back to the connection machine as typed events (the responses
+ * of one socket read as one `socket.responses`), and writes the requests the
+ * machine names by token (one write for each command).
  *
  * Nothing thrown in here reaches the socket's event emitter: decode failures
  * and handler errors become events, so the machine decides what they mean.
@@ -11,46 +12,22 @@
 import { createConnection, type Socket } from 'node:net';
 import { type AnyActorRef, fromCallback } from 'xstate';
 import type { SocketActorInput } from '../../machines/connection.machine.js';
-import type { SocketCommand, SocketEvent } from '../../machines/connection.types.js';
-import { CodecError, IoError, OtherError, type OverlaydError } from '../errors.js';
-import { decodeFrame } from '../protocol/index.js';
+import type { ResponseRef, SocketCommand, SocketEvent } from '../../machines/connection.types.js';
+import { IoError, OtherError, type OverlaydError } from '../errors.js';
+import { readBody } from './frame-events.js';
 import { FramedConnection } from './framed-connection.js';
 
 export interface SocketActorDependencies {
-  /** The encoded request frame for a token; undefined once it has settled. */
+  /** Takes the encoded request frame for a token; undefined once it has settled. */
   payloadFor(token: number): Uint8Array | undefined;
+  /** Hands a payload back: its write provably never left, and it may be written again. */
+  restorePayload?(token: number, payload: Uint8Array): void;
   /** Called once a socket's handle is fully released (for `close()` to wait on). */
   onSocketReleased?: () => void;
   /** Called when a socket is created (counted for `close()`). */
   onSocketOpened?: () => void;
   /** Opens the stream; `net.createConnection` by default. */
   connect?: (endpoint: string) => Socket;
-}
-
-/** Turns one decoded body into the event the machine expects. */
-function eventForBody(body: Uint8Array): SocketEvent {
-  let frame: ReturnType<typeof decodeFrame>;
-  try {
-    frame = decodeFrame(body);
-  } catch (error) {
-    const codec =
-      error instanceof CodecError
-        ? error
-        : new CodecError(`frame could not be decoded: ${String(error)}`, { cause: error });
-    return codec.id === undefined
-      ? { type: 'socket.undecodable', error: codec }
-      : { type: 'socket.undecodable', error: codec, id: String(codec.id) };
-  }
-  switch (frame.frame) {
-    case 'response':
-      return { type: 'socket.response', id: String(frame.id), response: frame.response };
-    case 'request':
-      return { type: 'socket.request', id: String(frame.id) };
-    default: {
-      const { frame: _tag, ...event } = frame;
-      return { type: 'socket.event', event };
-    }
-  }
 }
 
 type SocketActorArgs = Parameters<
@@ -64,14 +41,41 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
   const report = (event: SocketEvent) => {
     if (!stopped) sendBack(event);
   };
+  // The responses of the read being decoded, sent as one event when it ends
+  // (or sooner, to keep their order with any other frame of the read).
+  let responses: ResponseRef[] = [];
+  const flushResponses = () => {
+    if (responses.length === 0) return;
+    const batch = responses;
+    responses = [];
+    report({ type: 'socket.responses', responses: batch });
+  };
+  // Requests whose write was refused whole: reported with the close.
+  let unsent: number[] | undefined;
   let socket: Socket;
   let connection: FramedConnection;
   try {
     socket = open(input.endpoint);
     connection = new FramedConnection(socket, {
-      onBody: (body) => report(eventForBody(body)),
+      onBody: (body) => {
+        const read = readBody(body);
+        if ('type' in read) {
+          flushResponses();
+          report(read);
+        } else {
+          responses.push(read);
+        }
+      },
+      onReadEnd: flushResponses,
       onStuck: (stuck) => report({ type: 'socket.stuck', stuck }),
-      onEnd: (reason: OverlaydError) => report({ type: 'socket.closed', error: reason }),
+      onEnd: (reason: OverlaydError) => {
+        flushResponses();
+        report(
+          unsent === undefined
+            ? { type: 'socket.closed', error: reason }
+            : { type: 'socket.closed', error: reason, unsent },
+        );
+      },
     });
   } catch (error) {
     // An opener that throws, or hands back something that is not a socket, is
@@ -87,15 +91,38 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
   socket.once('connect', () => report({ type: 'socket.connected' }));
 
   receive((command) => {
-    const payload = deps.payloadFor(command.token);
-    if (payload === undefined || connection.ended) return;
+    if (connection.ended) return;
+    const tokens: number[] = [];
+    const payloads: Uint8Array[] = [];
+    for (const token of command.tokens) {
+      const payload = deps.payloadFor(token);
+      // A request that settled meanwhile (given up) is not written.
+      if (payload === undefined) continue;
+      tokens.push(token);
+      payloads.push(payload);
+    }
+    if (payloads.length === 0) return;
+    let refusal: Error | undefined;
     try {
-      connection.send(payload);
+      refusal = connection.sendAll(payloads);
     } catch (error) {
       connection.destroy(
         new OtherError(`could not write request: ${String(error)}`, { cause: error }),
       );
+      return;
     }
+    if (refusal === undefined) return;
+    // None of these bytes left (see FramedConnection.sendAll): the requests
+    // go back to the machine's queue, and their payloads to their owner.
+    unsent = tokens;
+    tokens.forEach((token, i) => {
+      deps.restorePayload?.(token, payloads[i] as Uint8Array);
+    });
+    connection.destroy(
+      new IoError(`io error: write refused, nothing sent: ${refusal.message}`, {
+        cause: refusal,
+      }),
+    );
   });
 
   return () => {

@@ -292,7 +292,8 @@ describe('OverlaydClient: deadlines, aborts and the queue', () => {
     const s = await server((request) =>
       request.request.op === 'status' ? { silent: true } : answer(request, 1),
     );
-    const c = await client(s.endpoint);
+    // One at a time, so the second request waits in the queue.
+    const c = await client(s.endpoint, { maxInFlight: 1 });
     const first = c.request({ op: 'status' }, { timeoutMs: 200 }).catch((e: unknown) => e);
     const controller = new AbortController();
     const second = c
@@ -319,7 +320,7 @@ describe('OverlaydClient: deadlines, aborts and the queue', () => {
 
   it('fails a request over the queue limit at once with QueueFull', async () => {
     const s = await server(() => ({ silent: true }));
-    const c = await client(s.endpoint, { queueLimit: 1, requestTimeoutMs: 300 });
+    const c = await client(s.endpoint, { queueLimit: 1, maxInFlight: 1, requestTimeoutMs: 300 });
     const inFlight = c.request({ op: 'status' }).catch((e: unknown) => e);
     const queued = c.request({ op: 'status' }).catch((e: unknown) => e);
     const refused = await c.request({ op: 'status' }).catch((e: unknown) => e);
@@ -367,7 +368,7 @@ describe('OverlaydClient: edges', () => {
 
   it('fails queued requests as not sent, saying why, when a drop comes with reconnect off', async () => {
     const s = await server(() => ({ silent: true }));
-    const c = await client(s.endpoint, { reconnect: false });
+    const c = await client(s.endpoint, { reconnect: false, maxInFlight: 1 });
     const inFlight = c.request({ op: 'status' }).catch((e: unknown) => e);
     const queued = c.request({ op: 'nat_tick' }).catch((e: unknown) => e);
     await expect.poll(() => s.received.length).toBe(1);
@@ -466,7 +467,7 @@ describe('OverlaydClient: close', () => {
     await new Promise((resolve) => setImmediate(resolve));
     const before = handleCounts();
     const s = await server(() => ({ silent: true }));
-    const c = await OverlaydClient.connect(s.endpoint);
+    const c = await OverlaydClient.connect(s.endpoint, { maxInFlight: 1 });
     const inFlight = c.request({ op: 'status' }).catch((e: unknown) => e);
     const queued = c.request({ op: 'status' }).catch((e: unknown) => e);
     await Promise.all([c.close(), c.close()]);

@@ -13,7 +13,7 @@ describe('the demo (npm start)', () => {
     expect(out).toMatch(/connected\n/);
     expect(out).toMatch(/← setup_global_overlay: bridge zl-br-/);
     expect(out).toMatch(/event +peer_health_changed/);
-    expect(out).toMatch(/allocate_ip #\d+ {2}2 queued/);
+    expect(out).toMatch(/allocate_ip #\d+ \+2/);
     expect(out).toMatch(/← attach_container: guest config: 10\.200\.0\.\d+\/28/);
     expect(out).toMatch(/PUBLIC KEY +ENDPOINT +ALLOWED IPS +LAST HANDSHAKE/);
     const afterKill = out.slice(out.indexOf('SIGKILL overlayd ('));

@@ -12,11 +12,14 @@ import { stateName } from '../../src/client/state.js';
 import { CountingClock } from '../support/counting-clock.js';
 import { createFakeSocket } from '../support/fake-socket.js';
 
+const ok = { result: 'ok' } as const;
+
 function start(input: Partial<ConnectionInput> = {}) {
   const sockets = createFakeSocket();
   const clock = new CountingClock();
   const actor = createActor(connectionMachine.provide({ actors: { socket: sockets.logic } }), {
-    input: { endpoint: '/run/test.sock', ...input },
+    // One at a time unless a test asks for a window (the window's own tests do).
+    input: { endpoint: '/run/test.sock', maxInFlight: 1, ...input },
     clock,
   });
   const emitted: ConnectionEmitted[] = [];
@@ -24,17 +27,34 @@ function start(input: Partial<ConnectionInput> = {}) {
   actor.start();
   const state = () => stateName(actor.getSnapshot().value);
   const context = () => actor.getSnapshot().context;
+  const ref = (token: number, op = 'status') => ({ token, id: String(token), op });
   const enqueue = (token: number, op = 'status') =>
-    actor.send({ type: 'request.enqueue', request: { token, id: String(token), op } });
+    actor.send({ type: 'request.enqueue', requests: [ref(token, op)] });
+  const enqueueBatch = (...tokens: number[]) =>
+    actor.send({ type: 'request.enqueue', requests: tokens.map((token) => ref(token)) });
+  const respond = (...ids: string[]) =>
+    sockets.current.send({
+      type: 'socket.responses',
+      responses: ids.map((id) => ({ id, response: ok })),
+    });
   const failures = () =>
     emitted.filter(
       (e): e is Extract<ConnectionEmitted, { type: 'request.failed' }> =>
         e.type === 'request.failed',
     );
-  return { actor, sockets, clock, emitted, state, context, enqueue, failures };
+  return {
+    actor,
+    sockets,
+    clock,
+    emitted,
+    state,
+    context,
+    enqueue,
+    enqueueBatch,
+    respond,
+    failures,
+  };
 }
-
-const ok = { result: 'ok' } as const;
 
 describe('connection machine: connect cycle', () => {
   it('sleeps 100, 200, 400, 800 then 1000 ms between 20 failing attempts, and never after the last', () => {
@@ -104,7 +124,7 @@ describe('connection machine: connect cycle', () => {
 
 describe('connection machine: requests', () => {
   it('queues requests while connecting and flushes them in order once connected', () => {
-    const { actor, sockets, state, context, enqueue } = start();
+    const { actor, sockets, state, context, enqueue, respond } = start();
     actor.send({ type: 'connect' });
     enqueue(1);
     enqueue(2);
@@ -112,9 +132,9 @@ describe('connection machine: requests', () => {
     sockets.current.connect();
     expect(state()).toBe('awaitingResponse');
     expect(sockets.current.writes).toEqual([1]);
-    sockets.current.send({ type: 'socket.response', id: '1', response: ok });
+    respond('1');
     expect(sockets.current.writes).toEqual([1, 2]);
-    sockets.current.send({ type: 'socket.response', id: '2', response: ok });
+    respond('2');
     expect(state()).toBe('connected');
     expect(context().stats).toMatchObject({ sent: 2, answered: 2 });
   });
@@ -145,7 +165,7 @@ describe('connection machine: requests', () => {
   });
 
   it('fails a timed-out request in flight as sent, writes the next, and skips its late response', () => {
-    const { actor, sockets, enqueue, failures, context, emitted, state } = start();
+    const { actor, sockets, enqueue, failures, context, emitted, state, respond } = start();
     actor.send({ type: 'connect' });
     sockets.current.connect();
     enqueue(1);
@@ -156,27 +176,30 @@ describe('connection machine: requests', () => {
     ]);
     expect(sockets.current.writes).toEqual([1, 2]);
     expect(context().lateIds).toEqual(['1']);
-    sockets.current.send({ type: 'socket.response', id: '1', response: ok });
+    respond('1');
     expect(state()).toBe('awaitingResponse');
     expect(context().stats.late).toBe(1);
     expect(context().lateIds).toEqual([]);
-    sockets.current.send({ type: 'socket.response', id: '99', response: ok });
+    respond('99');
     expect(context().stats.unknown).toBe(1);
     expect(emitted.filter((e) => e.type === 'frame.skipped')).toEqual([
       { type: 'frame.skipped', reason: 'late', id: '1', expected: '2' },
       { type: 'frame.skipped', reason: 'unknown', id: '99', expected: '2' },
     ]);
-    sockets.current.send({ type: 'socket.response', id: '2', response: ok });
-    expect(emitted).toContainEqual({ type: 'request.answered', token: 2, response: ok });
+    respond('2');
+    expect(emitted).toContainEqual({
+      type: 'requests.answered',
+      answers: [{ token: 2, response: ok }],
+    });
     expect(state()).toBe('connected');
   });
 
   it('ignores a cancel for a request that already settled', () => {
-    const { actor, sockets, enqueue, failures } = start();
+    const { actor, sockets, enqueue, failures, respond } = start();
     actor.send({ type: 'connect' });
     sockets.current.connect();
     enqueue(1);
-    sockets.current.send({ type: 'socket.response', id: '1', response: ok });
+    respond('1');
     actor.send({ type: 'request.cancel', token: 1, reason: 'timeout' });
     expect(failures()).toEqual([]);
   });
@@ -249,7 +272,7 @@ describe('connection machine: drops and reconnects', () => {
   });
 
   it('forgets late ids on reconnect: an old connection cannot answer on a new one', () => {
-    const { actor, sockets, clock, enqueue, context } = start();
+    const { actor, sockets, clock, enqueue, context, respond } = start();
     actor.send({ type: 'connect' });
     sockets.current.connect();
     enqueue(1);
@@ -259,7 +282,7 @@ describe('connection machine: drops and reconnects', () => {
     clock.increment(100);
     sockets.current.connect();
     expect(context().lateIds).toEqual([]);
-    sockets.current.send({ type: 'socket.response', id: '1', response: ok });
+    respond('1');
     expect(context().stats).toMatchObject({ late: 0, unknown: 1 });
   });
 
@@ -365,5 +388,201 @@ describe('connection machine: drops and reconnects', () => {
     enqueue(1);
     const context = actor.getSnapshot().context;
     expect(JSON.parse(JSON.stringify(context))).toEqual(context);
+  });
+});
+
+describe('connection machine: a window of requests in flight', () => {
+  function connected(input: Partial<ConnectionInput> = {}) {
+    const harness = start({ maxInFlight: 2, ...input });
+    harness.actor.send({ type: 'connect' });
+    harness.sockets.current.connect();
+    return harness;
+  }
+
+  it('writes as many as the window takes in one write, and refills it as answers arrive', () => {
+    const { sockets, enqueueBatch, respond, state, context, emitted } = connected();
+    enqueueBatch(1, 2, 3);
+    expect(sockets.current.commands).toEqual([[1, 2]]);
+    expect(state()).toBe('awaitingResponse');
+    expect(context().inFlight.map((r) => r.token)).toEqual([1, 2]);
+    expect(context().queue.map((r) => r.token)).toEqual([3]);
+    respond('1');
+    expect(sockets.current.commands).toEqual([[1, 2], [3]]);
+    expect(state()).toBe('awaitingResponse');
+    respond('2', '3');
+    expect(state()).toBe('connected');
+    expect(context().inFlight).toEqual([]);
+    expect(context().stats).toMatchObject({ sent: 3, answered: 3 });
+    // One emitted event per batch of responses, oldest first.
+    expect(emitted.filter((e) => e.type === 'requests.answered')).toEqual([
+      { type: 'requests.answered', answers: [{ token: 1, response: ok }] },
+      {
+        type: 'requests.answered',
+        answers: [
+          { token: 2, response: ok },
+          { token: 3, response: ok },
+        ],
+      },
+    ]);
+  });
+
+  it('writes a request arriving while others are in flight, window permitting', () => {
+    const { sockets, enqueue, respond, state } = connected();
+    enqueue(1);
+    enqueue(2);
+    enqueue(3);
+    expect(sockets.current.commands).toEqual([[1], [2]]);
+    respond('2', '1');
+    expect(sockets.current.commands).toEqual([[1], [2], [3]]);
+    expect(state()).toBe('awaitingResponse');
+  });
+
+  it('matches responses by id, skipping strays in the same batch', () => {
+    const { enqueueBatch, respond, context, emitted, state } = connected();
+    enqueueBatch(1, 2);
+    respond('99', '2');
+    expect(context().inFlight.map((r) => r.token)).toEqual([1]);
+    expect(context().stats.unknown).toBe(1);
+    expect(emitted).toContainEqual({
+      type: 'frame.skipped',
+      reason: 'unknown',
+      id: '99',
+      expected: '1',
+    });
+    respond('1');
+    expect(state()).toBe('connected');
+  });
+
+  it('on a drop fails every written, unanswered request as sent, re-sends none, and sends the queued ones after the reconnect', () => {
+    const { sockets, clock, enqueueBatch, failures, state } = connected();
+    enqueueBatch(1, 2, 3);
+    sockets.current.fail('peer hung up');
+    expect(state()).toBe('backoff');
+    expect(failures().map((f) => [f.token, f.kind, f.delivery])).toEqual([
+      [1, 'closed', 'sent'],
+      [2, 'closed', 'sent'],
+    ]);
+    clock.increment(100);
+    sockets.current.connect();
+    expect(sockets.opened[0]?.writes).toEqual([1, 2]);
+    expect(sockets.current.writes).toEqual([3]);
+  });
+
+  it('puts requests whose write provably never left back at the head of the queue, in order', () => {
+    const { actor, sockets, clock, enqueueBatch, enqueue, failures, context } = connected();
+    enqueueBatch(1, 2);
+    enqueue(3);
+    sockets.current.send({ type: 'socket.closed', error: new Error('write EPIPE'), unsent: [2] });
+    expect(failures().map((f) => [f.token, f.delivery])).toEqual([[1, 'sent']]);
+    expect(context().queue.map((r) => r.token)).toEqual([2, 3]);
+    expect(context().stats.sent).toBe(1);
+    enqueue(4);
+    clock.increment(100);
+    sockets.current.connect();
+    expect(sockets.current.commands).toEqual([[2, 3]]);
+    expect(actor.getSnapshot().context.queue.map((r) => r.token)).toEqual([4]);
+  });
+
+  it('with reconnect off, fails the provably unsent ones as not sent', () => {
+    const { sockets, enqueueBatch, failures, state } = connected({ reconnectAttempts: 0 });
+    enqueueBatch(1, 2);
+    sockets.current.send({
+      type: 'socket.closed',
+      error: new Error('write EPIPE'),
+      unsent: [1, 2],
+    });
+    expect(state()).toBe('failed');
+    expect(failures().map((f) => [f.token, f.kind, f.delivery])).toEqual([
+      [1, 'closed', 'not-sent'],
+      [2, 'closed', 'not-sent'],
+    ]);
+  });
+
+  it('a deadline or abort: a queued request is never written; one in flight fails at once and its late answer is skipped', () => {
+    const { actor, sockets, enqueueBatch, respond, failures, context, state } = connected();
+    enqueueBatch(1, 2, 3, 4);
+    actor.send({ type: 'request.cancel', token: 4, reason: 'aborted' });
+    actor.send({ type: 'request.cancel', token: 2, reason: 'timeout' });
+    expect(failures().map((f) => [f.token, f.kind, f.delivery])).toEqual([
+      [4, 'aborted', 'not-sent'],
+      [2, 'timeout', 'sent'],
+    ]);
+    // The window had room again: the queued 3 went out.
+    expect(sockets.current.commands).toEqual([[1, 2], [3]]);
+    expect(context().lateIds).toEqual(['2']);
+    respond('1', '2', '3');
+    expect(context().stats).toMatchObject({ answered: 2, late: 1 });
+    expect(state()).toBe('connected');
+    expect(sockets.current.writes).not.toContain(4);
+  });
+
+  it('gives up one of the window on a stuck connection: drops it, failing the rest of the window as sent', () => {
+    const { actor, sockets, clock, enqueueBatch, failures, state } = connected();
+    enqueueBatch(1, 2, 3);
+    sockets.current.send({ type: 'socket.stuck', stuck: true });
+    actor.send({ type: 'request.cancel', token: 2, reason: 'timeout' });
+    expect(state()).toBe('backoff');
+    expect(failures().map((f) => [f.token, f.kind, f.delivery])).toEqual([
+      [2, 'timeout', 'sent'],
+      [1, 'closed', 'sent'],
+    ]);
+    expect(failures()[1]?.cause?.message).toMatch(/stopped inside a frame/);
+    clock.increment(100);
+    sockets.current.connect();
+    expect(sockets.current.writes).toEqual([3]);
+  });
+
+  it('bounds what it holds: the window plus queueLimit waiting; the rest are refused at once', () => {
+    const { enqueueBatch, failures, context, sockets } = connected({ queueLimit: 1 });
+    enqueueBatch(1, 2, 3, 4);
+    expect(sockets.current.writes).toEqual([1, 2]);
+    expect(context().queue.map((r) => r.token)).toEqual([3]);
+    expect(failures()).toEqual([
+      { type: 'request.failed', token: 4, kind: 'queueFull', delivery: 'not-sent' },
+    ]);
+  });
+
+  it('a frame that names no id fails the oldest in flight; an unknown event fails nothing', () => {
+    const { sockets, enqueueBatch, respond, failures, context, state } = connected();
+    enqueueBatch(1, 2);
+    sockets.current.send({ type: 'socket.unknownEvent', error: new Error('unknown variant') });
+    expect(failures()).toEqual([]);
+    sockets.current.send({ type: 'socket.unreadable', error: new Error('empty body') });
+    expect(failures()).toEqual([
+      expect.objectContaining({ token: 1, kind: 'unreadable', delivery: 'sent' }),
+    ]);
+    expect(context().stats.dropped).toBe(2);
+    respond('1', '2');
+    expect(context().stats).toMatchObject({ answered: 1, late: 1 });
+    expect(state()).toBe('connected');
+  });
+
+  it('with nothing in flight, skips every undecodable frame and counts it', () => {
+    const { sockets, failures, context, state, emitted } = connected();
+    sockets.current.send({ type: 'socket.unreadable', error: new Error('empty body') });
+    sockets.current.send({ type: 'socket.unknownEvent', error: new Error('unknown variant') });
+    expect(failures()).toEqual([]);
+    expect(context().stats.dropped).toBe(2);
+    expect(state()).toBe('connected');
+    expect(emitted.filter((e) => e.type === 'frame.skipped').map((e) => e.reason)).toEqual([
+      'unreadable',
+      'event',
+    ]);
+  });
+
+  it('on close fails the window as sent and the queue as not sent', () => {
+    const { actor, enqueueBatch, failures } = connected();
+    enqueueBatch(1, 2, 3);
+    actor.send({ type: 'close' });
+    expect(failures().map((f) => [f.token, f.delivery])).toEqual([
+      [1, 'sent'],
+      [2, 'sent'],
+      [3, 'not-sent'],
+    ]);
+  });
+
+  it('clamps the window to at least one', () => {
+    const { context } = start({ maxInFlight: 0 });
+    expect(context().maxInFlight).toBe(1);
   });
 });

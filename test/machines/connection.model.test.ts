@@ -27,10 +27,15 @@ import { createFakeSocket } from '../support/fake-socket.js';
 const harness = createFakeSocket();
 const machine = connectionMachine.provide({ actors: { socket: harness.logic } });
 type Snapshot = SnapshotFrom<typeof machine>;
-/** Reconnect on (a budget of 2) and off: each reaches transitions the other cannot. */
+/**
+ * Reconnect on (a budget of 2) and off: each reaches transitions the other
+ * cannot. A window of 2 (so a request can be in flight beside another, and
+ * one can wait), and the seed's one at a time.
+ */
 const inputs = [
-  { endpoint: '/run/model.sock', queueLimit: 2, reconnectAttempts: 2 },
-  { endpoint: '/run/model.sock', queueLimit: 2, reconnectAttempts: 0 },
+  { endpoint: '/run/model.sock', queueLimit: 2, reconnectAttempts: 2, maxInFlight: 2 },
+  { endpoint: '/run/model.sock', queueLimit: 2, reconnectAttempts: 0, maxInFlight: 2 },
+  { endpoint: '/run/model.sock', queueLimit: 1, reconnectAttempts: 2, maxInFlight: 1 },
 ];
 const AFTER_BACKOFF = 'xstate.after.backoffDelay.overlaydConnection.backoff';
 const ok = { result: 'ok' } as const;
@@ -67,7 +72,7 @@ function abstractState(snapshot: Snapshot): string {
   return JSON.stringify([
     snapshot.value,
     c.queue.length,
-    c.inFlight !== null,
+    c.inFlight.length,
     c.lateIds.length > 0,
     c.attempt < c.maxAttempts,
     c.stuck,
@@ -86,14 +91,12 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
   if (snapshot.status === 'done') return [];
   const c = snapshot.context;
   const next = c.stats.sent + c.queue.length + 1;
+  const ref = (token: number) => ({ token, id: String(token), op: 'status' });
   const events: ModelEvent[] = [
     { kind: 'connect', type: 'connect', maxAttempts: 2 },
     { kind: 'close', type: 'close' },
-    {
-      kind: 'enqueue',
-      type: 'request.enqueue',
-      request: { token: next, id: String(next), op: 'status' },
-    },
+    { kind: 'enqueue', type: 'request.enqueue', requests: [ref(next)] },
+    { kind: 'enqueue.pair', type: 'request.enqueue', requests: [ref(next), ref(next + 1)] },
     { kind: 'connected', type: 'socket.connected' },
     { kind: 'closed', type: 'socket.closed', error: new Error('hang-up') },
     {
@@ -108,30 +111,57 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
       error: new Error('garbage'),
       id: '901',
     },
-    { kind: 'response.unknown', type: 'socket.response', id: '902', response: ok },
+    { kind: 'unreadable', type: 'socket.unreadable', error: new Error('empty body') },
+    { kind: 'unknownEvent', type: 'socket.unknownEvent', error: new Error('unknown variant') },
+    {
+      kind: 'response.unknown',
+      type: 'socket.responses',
+      responses: [{ id: '902', response: ok }],
+    },
     { kind: 'after', type: AFTER_BACKOFF } as unknown as ModelEvent,
     { kind: 'stuck', type: 'socket.stuck', stuck: !c.stuck },
   ];
-  if (c.inFlight !== null) {
+  const [oldest] = c.inFlight;
+  const newest = c.inFlight.at(-1);
+  if (oldest !== undefined && newest !== undefined) {
     events.push(
-      { kind: 'response.inFlight', type: 'socket.response', id: c.inFlight.id, response: ok },
+      {
+        kind: 'response.oldest',
+        type: 'socket.responses',
+        responses: [{ id: oldest.id, response: ok }],
+      },
+      {
+        kind: 'response.all',
+        type: 'socket.responses',
+        responses: c.inFlight.map((r) => ({ id: r.id, response: ok })),
+      },
       {
         kind: 'undecodable.inFlight',
         type: 'socket.undecodable',
         error: new Error('bad body'),
-        id: c.inFlight.id,
+        id: oldest.id,
       },
       {
         kind: 'cancel.inFlight',
         type: 'request.cancel',
-        token: c.inFlight.token,
+        token: newest.token,
         reason: 'timeout',
+      },
+      {
+        kind: 'closed.unsent',
+        type: 'socket.closed',
+        error: new Error('write EPIPE'),
+        unsent: [newest.token],
       },
     );
   }
   const late = c.lateIds[0];
   if (late !== undefined)
-    events.push({ kind: 'response.late', type: 'socket.response', id: late, response: ok });
+    events.push({
+      kind: 'response.late',
+      type: 'socket.responses',
+      responses: [{ id: late, response: ok }],
+    });
   const queued = c.queue[0];
   if (queued !== undefined) {
     events.push({
@@ -166,6 +196,8 @@ function replay(input: (typeof inputs)[number], steps: Step[]) {
   const clock = new CountingClock();
   const settled = new Map<number, number>();
   const enqueued = new Set<number>();
+  /** Tokens whose write the socket reported as refused whole (so they may be written again). */
+  const unsent = new Set<number>();
   const actor = createActor(machine, {
     input,
     clock,
@@ -176,13 +208,11 @@ function replay(input: (typeof inputs)[number], steps: Step[]) {
       }
     },
   });
-  const count = (e: ConnectionEmitted) => {
-    if (e.type === 'request.answered' || e.type === 'request.failed') {
-      settled.set(e.token, (settled.get(e.token) ?? 0) + 1);
-    }
-  };
-  actor.on('request.answered', count);
-  actor.on('request.failed', count);
+  const count = (token: number) => settled.set(token, (settled.get(token) ?? 0) + 1);
+  actor.on('requests.answered', (e: ConnectionEmitted) => {
+    if (e.type === 'requests.answered') for (const a of e.answers) count(a.token);
+  });
+  actor.on('request.failed', (e) => count(e.token));
   actor.start();
   // Each step is rebuilt from the live snapshot by its role, so ids and
   // tokens are the live ones; every enqueue gets a token never used before.
@@ -194,18 +224,22 @@ function replay(input: (typeof inputs)[number], steps: Step[]) {
     if (offered === undefined) throw new Error(`live state does not offer ${step.event.kind}`);
     let event: ModelEvent = offered;
     if (event.type === 'request.enqueue') {
-      nextToken++;
-      event = { ...event, request: { token: nextToken, id: String(nextToken), op: 'status' } };
+      const requests = event.requests.map(() => {
+        nextToken++;
+        return { token: nextToken, id: String(nextToken), op: 'status' };
+      });
+      event = { ...event, requests };
     }
+    if (event.type === 'socket.closed') for (const token of event.unsent ?? []) unsent.add(token);
     if ((event.type as string) === AFTER_BACKOFF) {
       clock.increment(backoffDelay(actor.getSnapshot().context.attempt));
     } else if (event.type.startsWith('socket.')) {
       if (harness.opened.length > 0) harness.current.send(event as never);
     } else {
-      if (event.type === 'request.enqueue') enqueued.add(event.request.token);
+      if (event.type === 'request.enqueue') for (const r of event.requests) enqueued.add(r.token);
       actor.send(event);
     }
-    checkInvariants(actor.getSnapshot(), clock, settled, enqueued);
+    checkInvariants(actor.getSnapshot(), clock, settled, enqueued, unsent);
   }
   actor.stop();
 }
@@ -215,32 +249,49 @@ function checkInvariants(
   clock: CountingClock,
   settled: Map<number, number>,
   enqueued: Set<number>,
+  unsent: Set<number>,
 ) {
   const c = snapshot.context;
   const state = stateName(snapshot.value);
   for (const times of settled.values()) expect(times).toBe(1);
   for (const token of settled.keys()) expect(enqueued.has(token)).toBe(true);
-  const held = [...c.queue.map((r) => r.token), ...(c.inFlight ? [c.inFlight.token] : [])];
+  const held = [...c.queue.map((r) => r.token), ...c.inFlight.map((r) => r.token)];
   for (const token of held) expect(settled.has(token)).toBe(false);
-  expect(c.queue.length).toBeLessThanOrEqual(c.queueLimit);
+  expect(new Set(held).size).toBe(held.length);
+  // The window plus queueLimit waiting, at most (requests put back after a refused write included).
+  expect(c.queue.length).toBeLessThanOrEqual(c.queueLimit + c.maxInFlight);
+  expect(c.inFlight.length).toBeLessThanOrEqual(c.maxInFlight);
+  // At most once: no request is written twice, unless its earlier write was refused whole.
+  const written = harness.opened.flatMap((socket) => socket.writes);
+  for (const token of new Set(written)) {
+    if (!unsent.has(token)) expect(written.filter((w) => w === token)).toHaveLength(1);
+  }
+  // Every request in flight was written on this connection, FIFO.
+  if (c.inFlight.length > 0) {
+    const writes = harness.current.writes;
+    const at = c.inFlight.map((r) => writes.lastIndexOf(r.token));
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  }
   switch (state) {
     case 'connected':
-      expect(c.inFlight).toBeNull();
+      expect(c.inFlight).toEqual([]);
       expect(c.queue).toEqual([]);
       expect(clock.armed.size).toBe(0);
       break;
     case 'awaitingResponse':
-      expect(c.inFlight).not.toBeNull();
-      expect(harness.current.writes.at(-1)).toBe(c.inFlight?.token);
+      expect(c.inFlight.length).toBeGreaterThan(0);
+      // The window is full, or nothing waits: a request never waits beside room.
+      if (c.queue.length > 0) expect(c.inFlight.length).toBe(c.maxInFlight);
       break;
     case 'backoff':
-      expect(c.inFlight).toBeNull();
+      expect(c.inFlight).toEqual([]);
       expect(clock.armed.size).toBe(1);
       expect(clock.delays.at(-1)).toBe(backoffDelay(c.attempt, c.backoff));
       break;
     case 'failed':
     case 'closed':
-      expect(c.inFlight).toBeNull();
+      expect(c.inFlight).toEqual([]);
       expect(c.queue).toEqual([]);
       expect(clock.armed.size).toBe(0);
       for (const token of enqueued) expect(settled.get(token)).toBe(1);
@@ -260,7 +311,7 @@ describe('connection machine: generated paths', () => {
     const route = path.steps
       .map((s) => s.event.type)
       .filter((t) => (t as string) !== 'xstate.init');
-    const mode = input.reconnectAttempts > 0 ? 'reconnect on' : 'reconnect off';
+    const mode = `${input.reconnectAttempts > 0 ? 'reconnect on' : 'reconnect off'}, window ${input.maxInFlight}`;
     it(`${mode}: reaches ${abstractState(path.state)} via ${route.join(' → ') || '(start)'}, then takes every event offered there`, () => {
       replay(input, path.steps);
       for (const event of eventsFor(path.state)) replay(input, [...path.steps, { event }]);

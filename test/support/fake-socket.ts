@@ -21,6 +21,8 @@ export interface FakeSocket {
   readonly endpoint: string;
   /** Tokens the machine asked this socket to write, in order. */
   readonly writes: number[];
+  /** The write commands themselves: the tokens of each write. */
+  readonly commands: number[][];
   stopped: boolean;
   send(event: SocketEvent): void;
   connect(): void;
@@ -42,6 +44,7 @@ export function createFakeSocket(): FakeSocketHarness {
         const socket: FakeSocket = {
           endpoint: input.endpoint,
           writes: [],
+          commands: [],
           stopped: false,
           send: (event) => {
             if (!socket.stopped) sendBack(event);
@@ -52,7 +55,8 @@ export function createFakeSocket(): FakeSocketHarness {
         };
         opened.push(socket);
         receive((command) => {
-          socket.writes.push(command.token);
+          socket.writes.push(...command.tokens);
+          socket.commands.push(command.tokens);
         });
         if (harness.autoConnect === true) socket.connect();
         if (harness.autoConnect === false) socket.fail();

@@ -34,18 +34,22 @@ describe('socket actor', () => {
     actor.start();
     actor.send({ type: 'connect' });
     await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('connected');
-    actor.send({ type: 'request.enqueue', request: { token: 1, id: '1', op: 'status' } });
-    await expect.poll(() => emitted.some((e) => e.type === 'request.answered')).toBe(true);
+    actor.send({ type: 'request.enqueue', requests: [{ token: 1, id: '1', op: 'status' }] });
+    await expect.poll(() => emitted.some((e) => e.type === 'requests.answered')).toBe(true);
     expect(emitted).toContainEqual({
-      type: 'request.answered',
-      token: 1,
-      response: {
-        result: 'status',
-        peer_count: 0,
-        service_count: 0,
-        peers: [],
-        dedicated_services: [],
-      },
+      type: 'requests.answered',
+      answers: [
+        {
+          token: 1,
+          response: {
+            result: 'status',
+            peer_count: 0,
+            service_count: 0,
+            peers: [],
+            dedicated_services: [],
+          },
+        },
+      ],
     });
     expect(server.received.map((r) => r.frame.id)).toEqual([1]);
     actor.stop();
@@ -61,7 +65,7 @@ describe('socket actor', () => {
     actor.start();
     actor.send({ type: 'connect' });
     await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('connected');
-    actor.send({ type: 'request.enqueue', request: { token: 7, id: '7', op: 'status' } });
+    actor.send({ type: 'request.enqueue', requests: [{ token: 7, id: '7', op: 'status' }] });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.received).toEqual([]);
     actor.stop();
@@ -80,7 +84,7 @@ describe('socket actor', () => {
     actor.start();
     actor.send({ type: 'connect' });
     await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('connected');
-    actor.send({ type: 'request.enqueue', request: { token: 1, id: '1', op: 'status' } });
+    actor.send({ type: 'request.enqueue', requests: [{ token: 1, id: '1', op: 'status' }] });
     await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('failed');
     expect(actor.getSnapshot().context.lastError?.message).toContain('could not write request');
     expect(failures).toEqual([expect.objectContaining({ token: 1, kind: 'closed' })]);

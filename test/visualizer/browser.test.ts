@@ -48,7 +48,7 @@ describe('visualizer page (Chromium)', () => {
 
   const enqueue = (op = 'status') => {
     token++;
-    actor?.send({ type: 'request.enqueue', request: { token, id: String(token), op } });
+    actor?.send({ type: 'request.enqueue', requests: [{ token, id: String(token), op }] });
     return token;
   };
 
@@ -148,7 +148,10 @@ describe('visualizer page (Chromium)', () => {
     );
     expect(await page.textContent('#context')).toContain('#1 status');
 
-    sockets.current.send({ type: 'socket.response', id: '1', response: { ok: true } as never });
+    sockets.current.send({
+      type: 'socket.responses',
+      responses: [{ id: '1', response: { ok: true } as never }],
+    });
     await page.waitForSelector(leaf('session.connected'));
     await page.waitForFunction(
       () => document.querySelector('[data-stat="answered"] b')?.textContent === '1',
@@ -175,14 +178,14 @@ describe('visualizer page (Chromium)', () => {
       'idle -> session.connecting (connect)',
       'session.connecting -> session.connected (socket.connected)',
       'session.connected -> session.awaitingResponse (request.enqueue)',
-      'session.awaitingResponse -> session.connected (socket.response)',
+      'session.awaitingResponse -> session.connected (socket.responses)',
       'session.connected -> backoff (socket.closed)',
       `backoff -> session.connecting (xstate.after.backoffDelay.${ID}.backoff)`,
       'session.connecting -> session.connected (socket.connected)',
     ]);
     expect(await page.textContent('#timeline')).toContain('after backoffDelay');
 
-    // Mid-flight, with one request written and one queued: the README picture.
+    // Mid-flight, with two requests written and unanswered: the README picture.
     enqueue('list_peers');
     enqueue('status');
     await page.waitForSelector(leaf('session.awaitingResponse'));
@@ -196,8 +199,14 @@ describe('visualizer page (Chromium)', () => {
     const target = process.env.VISUALIZER_SCREENSHOT;
     if (target) writeFileSync(target, png);
 
-    sockets.current.send({ type: 'socket.response', id: '2', response: { ok: true } as never });
-    sockets.current.send({ type: 'socket.response', id: '3', response: { ok: true } as never });
+    sockets.current.send({
+      type: 'socket.responses',
+      responses: [{ id: '2', response: { ok: true } as never }],
+    });
+    sockets.current.send({
+      type: 'socket.responses',
+      responses: [{ id: '3', response: { ok: true } as never }],
+    });
     await page.waitForSelector(leaf('session.connected'));
     await page.waitForFunction(
       () => document.querySelector('[data-stat="answered"] b')?.textContent === '3',

@@ -128,7 +128,7 @@ describe('machineGraph(connectionMachine)', () => {
 
   it('has an edge for every transition of the definition, with its event and guard', () => {
     const expected = configTransitions(config);
-    expect(expected).toHaveLength(31);
+    expect(expected).toHaveLength(35);
     expect(graph.edges).toHaveLength(expected.length);
 
     const key = (t: {
@@ -168,14 +168,23 @@ describe('machineGraph(connectionMachine)', () => {
     });
     expect(find('session.connecting', 'socket.connected', 'hasQueued')).toMatchObject({
       targets: ['overlaydConnection.session.awaitingResponse'],
-      actions: ['markConnected', 'announceConnected', 'dispatchNext', 'writeInFlight'],
+      actions: ['markConnected', 'announceConnected', 'fillWindow'],
     });
-    expect(
-      find('session.awaitingResponse', 'socket.response', 'isInFlightResponse && hasQueued'),
-    ).toMatchObject({
+    expect(find('session.awaitingResponse', 'socket.responses', null)).toMatchObject({
       targets: [],
-      actions: ['answerInFlight', 'completeInFlight', 'dispatchNext', 'writeInFlight'],
-      label: 'socket.response [isInFlightResponse && hasQueued]',
+      actions: ['settleResponses', 'fillWindow'],
+      label: 'socket.responses',
+    });
+    expect(find('session.awaitingResponse', 'socket.responses', 'answersEverything')).toMatchObject(
+      {
+        targets: ['overlaydConnection.session.connected'],
+        actions: ['settleResponses'],
+        label: 'socket.responses [answersEverything]',
+      },
+    );
+    expect(find('session.connected', 'request.enqueue', null)).toMatchObject({
+      targets: ['overlaydConnection.session.awaitingResponse'],
+      actions: ['takeRequests'],
     });
     expect(find('backoff', 'after backoffDelay', null)).toMatchObject({
       kind: 'after',
@@ -189,7 +198,7 @@ describe('machineGraph(connectionMachine)', () => {
       source: 'overlaydConnection',
       targets: ['overlaydConnection.closed'],
     });
-    expect(find('failed', 'request.enqueue', null).actions).toEqual(['refuseRequest']);
+    expect(find('failed', 'request.enqueue', null).actions).toEqual(['refuseRequests']);
     expect(find('session', 'socket.closed', null).actions).toEqual([
       'failInFlight',
       'recordError',
@@ -215,7 +224,7 @@ describe('machineGraph(connectionMachine)', () => {
     actor.start();
     actor.send({ type: 'connect' });
     sockets.current.connect();
-    actor.send({ type: 'request.enqueue', request: { token: 1, id: '1', op: 'status' } });
+    actor.send({ type: 'request.enqueue', requests: [{ token: 1, id: '1', op: 'status' }] });
     actor.stop();
     const ids = new Set(graph.edges.map((edge) => edge.id));
     expect(taken).toEqual([

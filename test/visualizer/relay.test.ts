@@ -103,13 +103,19 @@ describe('InspectionRelay', () => {
     clock.advance(100);
     expect(relay.state().scheduled).toEqual([]);
     sockets.current.connect();
-    actor.send({ type: 'request.enqueue', request: { token: 1, id: '1', op: 'status' } });
-    actor.send({ type: 'request.enqueue', request: { token: 2, id: '2', op: 'status' } });
+    actor.send({ type: 'request.enqueue', requests: [{ token: 1, id: '1', op: 'status' }] });
+    actor.send({ type: 'request.enqueue', requests: [{ token: 2, id: '2', op: 'status' }] });
 
     const state = relay.state();
     expect(state.current?.snapshot).toMatchObject({
       value: { session: 'awaitingResponse' },
-      context: { inFlight: { id: '1', op: 'status' }, queue: [{ id: '2' }] },
+      context: {
+        inFlight: [
+          { id: '1', op: 'status' },
+          { id: '2', op: 'status' },
+        ],
+        queue: [],
+      },
     });
     expect(
       state.transitions.map((t) => [t.from, t.to, t.event, t.targetless, t.note ?? '']),
@@ -160,8 +166,14 @@ describe('InspectionRelay', () => {
     actor.send({ type: 'connect' });
     sockets.current.connect();
     for (let token = 1; token <= 5; token++) {
-      actor.send({ type: 'request.enqueue', request: { token, id: String(token), op: 'status' } });
-      sockets.current.send({ type: 'socket.response', id: String(token), response: {} as never });
+      actor.send({
+        type: 'request.enqueue',
+        requests: [{ token, id: String(token), op: 'status' }],
+      });
+      sockets.current.send({
+        type: 'socket.responses',
+        responses: [{ id: String(token), response: {} as never }],
+      });
     }
     const seqs = relay.state().transitions.map((t) => t.seq);
     expect(seqs).toHaveLength(3);

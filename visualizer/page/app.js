@@ -450,12 +450,22 @@ function renderContext(context, value) {
       retry.textContent = `${exact} ms`;
       retry.className = 'v warn';
     }
-    const flight = context.inFlight;
-    metric(grid, 'in flight', flight ? `#${flight.id} ${flight.op}` : 'none', {
-      wide: true,
-      tone: flight ? '' : 'none',
-      small: flight ? `token ${flight.token}` : undefined,
-    });
+    // Written and unanswered, oldest first: the oldest, and how many beside it.
+    const window = Array.isArray(context.inFlight) ? context.inFlight : [];
+    const flight = window[0];
+    metric(
+      grid,
+      'in flight',
+      flight
+        ? `#${flight.id} ${flight.op}${window.length > 1 ? ` +${window.length - 1}` : ''}`
+        : 'none',
+      {
+        wide: true,
+        tone: flight ? '' : 'none',
+        small: flight ? `${window.length} / ${context.maxInFlight ?? 1}` : undefined,
+        title: window.map((q) => `#${q.id} ${q.op}`).join('\n'),
+      },
+    );
     const queue = Array.isArray(context.queue) ? context.queue : [];
     metric(grid, 'queue', `${queue.length}`, {
       small: `/ ${context.queueLimit}`,
