@@ -1,0 +1,153 @@
+/**
+ * Frames the client cannot decode, arriving over a real Unix socket while a
+ * request waits, with the default 30 s deadline and the default window: the
+ * request they concern fails at once (as the Rust client's `request` does),
+ * or, for an event of a kind this client does not know, nothing fails. Each
+ * case then sends another request, which must succeed: on the same
+ * connection (the length prefix kept the stream in step), or after a
+ * reconnect for an advertised length over 8 MiB.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { OverlaydClient } from '../../src/client/client.js';
+import {
+  ClosedError,
+  CodecError,
+  FrameTooLargeError,
+  type OverlaydError,
+} from '../../src/errors.js';
+import { MAX_FRAME_BYTES, type RequestFrame } from '../../src/protocol/index.js';
+import { type ChaosServer, type Step, startChaosServer } from '../support/chaos-server.js';
+import { successFor } from '../support/scripted-server.js';
+
+const VICTIM = { op: 'allocate_ip', service: 'web', join_global: true } as const;
+/** Generous for a shared 2-core machine; the deadline (30 s) is what it must not wait for. */
+const AT_ONCE_MS = 1_000;
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Case {
+  server: ChaosServer;
+  client: OverlaydClient;
+  warnings: string[];
+}
+
+/** A server whose first allocate_ip gets `fault` (everything else answered), and a client on it. */
+async function start(fault: (request: RequestFrame) => Step[]): Promise<Case> {
+  let faulted = false;
+  const server = await startChaosServer((request) => {
+    if (request.request.op !== 'allocate_ip' || faulted) return [{ frame: successFor(request) }];
+    faulted = true;
+    return fault(request);
+  });
+  cleanups.push(() => server.dispose());
+  const warnings: string[] = [];
+  const client = await OverlaydClient.connect(server.endpoint, {
+    logger: { warn: (message) => warnings.push(message) },
+  });
+  cleanups.push(() => client.close());
+  return { server, client, warnings };
+}
+
+/** The victim's error and how long it took to come. */
+async function victimFails(client: OverlaydClient): Promise<{ error: OverlaydError; ms: number }> {
+  const started = performance.now();
+  const error = (await client.call(VICTIM).then(
+    () => {
+      throw new Error('the victim was answered');
+    },
+    (e: unknown) => e,
+  )) as OverlaydError;
+  return { error, ms: performance.now() - started };
+}
+
+async function nextSucceeds(client: OverlaydClient): Promise<void> {
+  expect(await client.call({ op: 'nat_tick' })).toEqual({ result: 'ok' });
+}
+
+describe('an undecodable frame while a request waits (30 s deadline)', () => {
+  it('garbage body ({{{"}): the request fails at once with a CodecError naming the byte, op and id; the connection stays', async () => {
+    const { client, server } = await start(() => [{ body: '{{{"}' }]);
+    const { error, ms } = await victimFails(client);
+    expect(error).toBeInstanceOf(CodecError);
+    expect(error.delivery).toBe('sent');
+    expect(error.message).toMatch(/could not be read.*invalid JSON at byte 2/);
+    expect(error.message).toContain(`op allocate_ip, id ${String(error.id)}`);
+    expect(error.id).toBe(server.received.find((r) => r.op === 'allocate_ip')?.id);
+    expect(ms).toBeLessThan(AT_ONCE_MS);
+    await nextSucceeds(client);
+    expect(client.stats).toMatchObject({ connections: 1, dropped: 1 });
+  });
+
+  it('zero-length body: the request fails at once with a CodecError saying "empty body"; the connection stays', async () => {
+    const { client } = await start(() => [{ body: '' }]);
+    const { error, ms } = await victimFails(client);
+    expect(error).toBeInstanceOf(CodecError);
+    expect(error.delivery).toBe('sent');
+    expect(error.message).toMatch(/could not be read.*empty body.*op allocate_ip, id \d+/);
+    expect(ms).toBeLessThan(AT_ONCE_MS);
+    await nextSucceeds(client);
+    expect(client.stats).toMatchObject({ connections: 1, dropped: 1 });
+  });
+
+  it('an event of a kind this client does not know: skipped, logged and counted; the request is answered', async () => {
+    const { client, warnings } = await start((request) => [
+      { body: '{"frame":"event","event":"mesh_rebalanced","epoch":7}' },
+      { frame: successFor(request) },
+    ]);
+    const seen: unknown[] = [];
+    client.onEvent((event) => seen.push(event));
+    const started = performance.now();
+    expect(await client.call(VICTIM)).toEqual({ result: 'ip', ip: '10.200.0.2' });
+    expect(performance.now() - started).toBeLessThan(AT_ONCE_MS);
+    expect(seen).toEqual([]);
+    expect(client.stats).toMatchObject({ connections: 1, dropped: 1 });
+    expect(warnings).toEqual([expect.stringMatching(/event of a kind this client does not know/)]);
+    await nextSucceeds(client);
+  });
+
+  it('an invalid body naming the request id: that request fails at once with a CodecError naming the field', async () => {
+    const { client } = await start((request) => [
+      { body: `{"frame":"response","id":${request.id},"response":{"result":"bogus"}}` },
+    ]);
+    const { error, ms } = await victimFails(client);
+    expect(error).toBeInstanceOf(CodecError);
+    expect(error.delivery).toBe('sent');
+    expect(error.message).toMatch(/response could not be decoded: unknown variant `bogus`/);
+    expect(error.message).toMatch(/op allocate_ip, id \d+/);
+    expect(ms).toBeLessThan(AT_ONCE_MS);
+    await nextSucceeds(client);
+    expect(client.stats.connections).toBe(1);
+  });
+
+  it('an advertised length over 8 MiB: the connection drops, the request fails at once saying the size and the limit', async () => {
+    const size = MAX_FRAME_BYTES + 1;
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(size, 0);
+    const { client } = await start(() => [{ raw: prefix }]);
+    const { error, ms } = await victimFails(client);
+    expect(error).toBeInstanceOf(ClosedError);
+    expect(error.delivery).toBe('sent');
+    expect(error.message).toContain(`frame too large: ${size} bytes (max ${MAX_FRAME_BYTES})`);
+    expect(error.cause).toBeInstanceOf(FrameTooLargeError);
+    expect(error.cause).toMatchObject({ size, max: MAX_FRAME_BYTES });
+    expect(ms).toBeLessThan(AT_ONCE_MS);
+    await nextSucceeds(client);
+    expect(client.stats.connections).toBe(2);
+  });
+
+  it('with nothing in flight, an unreadable frame is skipped and counted, and fails nothing later', async () => {
+    const { client, server, warnings } = await start((request) => [{ frame: successFor(request) }]);
+    // The server pushes garbage on its own, between two requests.
+    server.script = (request) =>
+      request.request.op === 'nat_tick'
+        ? [{ frame: successFor(request) }, { body: '{{{"}' }]
+        : [{ frame: successFor(request) }];
+    await nextSucceeds(client);
+    await expect.poll(() => client.stats.dropped).toBe(1);
+    expect(warnings).toEqual([expect.stringMatching(/could not be decoded/)]);
+    expect(await client.call(VICTIM)).toEqual({ result: 'ip', ip: '10.200.0.2' });
+  });
+});
