@@ -1,14 +1,17 @@
 /**
- * Request round trips over a Unix socket, four subjects against one echo
- * server: the raw socket floor, a minimal hand-written promise client,
- * OverlaydClient's own pieces without the statechart, and OverlaydClient.
+ * Request round trips over a Unix socket, five subjects against one server:
+ * the raw socket floor, a minimal hand-written promise client, a minimal
+ * hand-written XState client (the cost of a chart that decides every
+ * request), OverlaydClient's own pieces without the statechart, and
+ * OverlaydClient. The server is the fast one (precomputed bytes) in another
+ * process or in this one, or the simulated overlayd in another process.
  * Sequential (latency: median and p99; requests/s) and with `callers`
  * concurrent callers (requests/s); then, on connections of their own, each
  * subject's turn and time away (`SocketProbe`). Rounds interleave the
  * subjects so that noise on this shared machine hits them alike; every
  * figure is the median over rounds.
  *
- *   node dist/bench/roundtrip.js [separate|same] [raw|minimal|chartless|overlayd|all] [requests]
+ *   node dist/bench/roundtrip.js [separate|same|overlayd] [raw|minimal|xstate|chartless|overlayd|all] [requests]
  *
  * (a single subject is handy under `node --cpu-prof`).
  */
@@ -26,19 +29,32 @@ import {
   startEchoServer,
 } from './echo-server.js';
 import { MinimalClient } from './minimal-client.js';
+import { MinimalXStateClient } from './minimal-xstate-client.js';
+import { spawnOverlaydServer } from './overlayd-server.js';
 import { RawPingPong } from './raw-client.js';
 import { SocketProbe } from './socket-probe.js';
 import { median, p99 } from './stats.js';
 
-export type SubjectName = 'raw' | 'minimal' | 'chartless' | 'overlayd';
+export type SubjectName = 'raw' | 'minimal' | 'xstate' | 'chartless' | 'overlayd';
 
 /** Every subject, in table order. */
-export const SUBJECTS: readonly SubjectName[] = ['raw', 'minimal', 'chartless', 'overlayd'];
-export type Setup = 'separate' | 'same';
+export const SUBJECTS: readonly SubjectName[] = [
+  'raw',
+  'minimal',
+  'xstate',
+  'chartless',
+  'overlayd',
+];
+/** The fast server in another process or in this one, or the simulated overlayd in another. */
+export type Setup = 'separate' | 'same' | 'overlayd';
+
+/** The minimal XState client's window (as OverlaydClient's default). */
+export const XSTATE_WINDOW = 16;
 
 export const SUBJECT_LABELS: Record<SubjectName, string> = {
   raw: 'raw socket ping-pong (floor)',
   minimal: 'minimal promise client',
+  xstate: `minimal XState client (window ${XSTATE_WINDOW}, batched)`,
   chartless: 'OverlaydClient without the chart',
   overlayd: 'OverlaydClient',
 };
@@ -118,6 +134,15 @@ export async function openSubject(
     }
     case 'minimal': {
       const client = MinimalClient.over(await connectSocket(endpoint, probe));
+      return callerSubject(
+        () => client.call(STATUS_REQUEST),
+        async () => client.close(),
+      );
+    }
+    case 'xstate': {
+      const client = MinimalXStateClient.over(await connectSocket(endpoint, probe), {
+        window: XSTATE_WINDOW,
+      });
       return callerSubject(
         () => client.call(STATUS_REQUEST),
         async () => client.close(),
@@ -283,13 +308,15 @@ export function tempEndpoint(name: string): { endpoint: string; cleanup(): void 
   };
 }
 
-/** Start the echo server for a setup: a child process, or in this process. */
+/** Start the server for a setup: the fast one in a child process or in this one, or the simulated overlayd. */
 export function startServer(setup: Setup, endpoint: string): Promise<EchoServer> {
+  if (setup === 'overlayd') return spawnOverlaydServer(endpoint);
   return setup === 'separate' ? spawnEchoServer(endpoint) : startEchoServer(endpoint);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const setup: Setup = process.argv[2] === 'same' ? 'same' : 'separate';
+  const setup: Setup =
+    process.argv[2] === 'same' || process.argv[2] === 'overlayd' ? process.argv[2] : 'separate';
   const which = process.argv[3] ?? 'all';
   const requests = Number(process.argv[4] ?? 3000);
   const subjects: SubjectName[] = which === 'all' ? [...SUBJECTS] : [which as SubjectName];

@@ -47,7 +47,16 @@ import type {
   SocketCommand,
   SocketEvent,
 } from './connection.types.js';
-import { admit, answersAll, fill, remember, settle, without } from './request-window.js';
+import {
+  admit,
+  answersAll,
+  fill,
+  inOrder,
+  type ResponseRef,
+  remember,
+  settle,
+  without,
+} from './request-window.js';
 
 export { LATE_IDS_REMEMBERED } from './request-window.js';
 
@@ -81,23 +90,25 @@ function summarize(error: unknown): ErrorSummary {
   return { code: 'UNKNOWN', message: String(error) };
 }
 
-const tokensOf = (requests: readonly RequestRef[]): number[] => requests.map((r) => r.token);
-
 /**
- * The action that tells the socket actor to write these requests, in one
- * write. It sends at once from within the step, not deferred like `sendTo`
- * (which relays after the macrostep): the bytes leave before the rest of the
- * step is computed, and the step skips sendTo's resolve and defer. The socket
- * actor is a child of `session`, which every state that writes is inside.
+ * Tell the socket actor to write these requests, in one write. It sends at
+ * once from within the step, not deferred like `sendTo` (which relays after
+ * the macrostep): the bytes leave before the rest of the step is computed,
+ * and the step skips sendTo's resolve and defer. The socket actor is a child
+ * of `session`, which every state that writes is inside.
  */
-function writeRequests(tokens: number[]) {
-  return ({ self }: { self: AnyActorRef }): void => {
-    const socket = self.getSnapshot().children.socket as AnyActorRef | undefined;
-    // Like sendTo, fail the step (the actor errors) if there is no socket to write to.
-    if (socket === undefined) throw new Error('writeRequests: no socket actor');
-    socket.send({ type: 'write', tokens } satisfies SocketCommand);
-  };
+function writeTo(self: AnyActorRef, requests: readonly RequestRef[]): void {
+  const socket = self.getSnapshot().children.socket as AnyActorRef | undefined;
+  // Like sendTo, fail the step (the actor errors) if there is no socket to write to.
+  if (socket === undefined) throw new Error('writeRequests: no socket actor');
+  socket.send({ type: 'write', requests } satisfies SocketCommand);
 }
+
+/** `writeTo` as an action, for `enqueueActions`. */
+const writeRequests =
+  (requests: readonly RequestRef[]) =>
+  ({ self }: { self: AnyActorRef }): void =>
+    writeTo(self, requests);
 
 type Event<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T }>;
 type Failed = Extract<ConnectionEmitted, { type: 'request.failed' }>;
@@ -162,6 +173,15 @@ export const connectionMachine = setup({
     hasAttemptsLeft: ({ context }) => context.attempt < context.maxAttempts,
     hasQueued: ({ context }) => context.queue.length > 0,
     canAutoReconnect: ({ context }) => context.reconnectAttempts > 0,
+    /** The arriving requests all fit in the window, and none waits before them. */
+    fitsWindow: ({ context, event }) =>
+      context.queue.length === 0 &&
+      (event as Event<'request.enqueue'>).requests.length <=
+        context.maxInFlight - context.inFlight.length,
+    /** The batch answers the window exactly, in order, and nothing waits (the usual case). */
+    answersWindowInOrder: ({ context, event }) =>
+      context.queue.length === 0 &&
+      inOrder(context.inFlight, (event as Event<'socket.responses'>).responses),
     /** The batch answers every request in flight and nothing waits: the connection goes quiet. */
     answersEverything: ({ context, event }) =>
       context.queue.length === 0 &&
@@ -260,8 +280,34 @@ export const connectionMachine = setup({
         inFlight: window.inFlight,
         stats: { ...context.stats, sent: context.stats.sent + window.taken.length },
       });
-      enqueue(writeRequests(tokensOf(window.taken)));
+      enqueue(writeRequests(window.taken));
     }),
+    /** The arriving requests all go into the window (they fit: `fitsWindow`). */
+    dispatchArrivals: assign(({ context, event }) => {
+      const { requests } = event as Event<'request.enqueue'>;
+      return {
+        inFlight: context.inFlight.length === 0 ? requests : context.inFlight.concat(requests),
+        stats: { ...context.stats, sent: context.stats.sent + requests.length },
+      };
+    }),
+    /** Write the arriving requests, in one write (see `writeRequests`). */
+    writeArrivals: ({ event, self }) => writeTo(self, (event as Event<'request.enqueue'>).requests),
+    /** The batch answered the window exactly, in order (`answersWindowInOrder`): one event for it. */
+    answerWindow: emit(({ context, event }) => {
+      const { responses } = event as Event<'socket.responses'>;
+      return {
+        type: 'requests.answered' as const,
+        answers: context.inFlight.map((request, i) => ({
+          token: request.token,
+          response: (responses[i] as ResponseRef).response,
+        })),
+      };
+    }),
+    /** Nothing is in flight any more. */
+    emptyWindow: assign(({ context }) => ({
+      inFlight: [],
+      stats: { ...context.stats, answered: context.stats.answered + context.inFlight.length },
+    })),
     /** The window has room: it takes the oldest queued requests, written in one write. */
     fillWindow: enqueueActions(({ context, enqueue }) => {
       const window = fill(context.queue, context.inFlight, context.maxInFlight);
@@ -271,7 +317,7 @@ export const connectionMachine = setup({
         inFlight: window.inFlight,
         stats: { ...context.stats, sent: context.stats.sent + window.taken.length },
       });
-      enqueue(writeRequests(tokensOf(window.taken)));
+      enqueue(writeRequests(window.taken));
     }),
     /**
      * One socket read's responses: answer the requests they name (one
@@ -542,13 +588,30 @@ export const connectionMachine = setup({
         },
         connected: {
           on: {
-            'request.enqueue': { target: 'awaitingResponse', actions: 'takeRequests' },
+            // The usual case first: the requests of this tick all fit in the window.
+            'request.enqueue': [
+              {
+                guard: 'fitsWindow',
+                target: 'awaitingResponse',
+                actions: ['dispatchArrivals', 'writeArrivals'],
+              },
+              { target: 'awaitingResponse', actions: 'takeRequests' },
+            ],
           },
         },
         awaitingResponse: {
           on: {
-            'request.enqueue': { actions: 'takeRequests' },
+            'request.enqueue': [
+              { guard: 'fitsWindow', actions: ['dispatchArrivals', 'writeArrivals'] },
+              { actions: 'takeRequests' },
+            ],
             'socket.responses': [
+              // The usual case first: one read answers the window, in order.
+              {
+                guard: 'answersWindowInOrder',
+                target: 'connected',
+                actions: ['answerWindow', 'emptyWindow'],
+              },
               { guard: 'answersEverything', target: 'connected', actions: 'settleResponses' },
               { actions: ['settleResponses', 'fillWindow'] },
             ],

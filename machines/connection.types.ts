@@ -114,7 +114,7 @@ export type SocketEvent =
 export type ConnectionEvent = HostEvent | SocketEvent;
 
 /** What the socket actor accepts from the machine. */
-export type SocketCommand = { type: 'write'; tokens: number[] };
+export type SocketCommand = { type: 'write'; requests: readonly RequestRef[] };
 
 /** How a request ended without a response. */
 export type FailureKind =

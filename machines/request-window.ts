@@ -81,6 +81,15 @@ export function fill(
   };
 }
 
+/** True when `responses` answer the requests in flight one for one, in their order. */
+export function inOrder(inFlight: RequestRef[], responses: readonly ResponseRef[]): boolean {
+  if (responses.length !== inFlight.length) return false;
+  for (let i = 0; i < inFlight.length; i++) {
+    if ((responses[i] as ResponseRef).id !== (inFlight[i] as RequestRef).id) return false;
+  }
+  return true;
+}
+
 /** True when `responses` answer every request in flight. */
 export function answersAll(inFlight: RequestRef[], responses: readonly ResponseRef[]): boolean {
   if (responses.length < inFlight.length) return false;

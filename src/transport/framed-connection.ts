@@ -94,11 +94,11 @@ export class FramedConnection {
     if (this.#ended) throw new ClosedError('connection is closed');
     const s = this.socket;
     const bytes = encodeLengthPrefixedAll(bodies);
-    if (s.destroyed || s.errored !== null) return s.errored ?? new Error('socket is destroyed');
+    if (s.destroyed || s.errored) return s.errored ?? new Error('socket is destroyed');
     const queuedBefore = s.writableLength;
     const accepted = s.write(bytes);
-    const error = s.errored as NodeJS.ErrnoException | null;
-    if (error !== null && queuedBefore === 0 && PEER_GONE.has(error.code ?? '')) return error;
+    const error = s.errored as NodeJS.ErrnoException | null | undefined;
+    if (error && queuedBefore === 0 && PEER_GONE.has(error.code ?? '')) return error;
     if (!accepted) {
       this.#backedUp = true;
       this.#reportStuck();

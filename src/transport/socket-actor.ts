@@ -94,7 +94,7 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
     if (connection.ended) return;
     const tokens: number[] = [];
     const payloads: Uint8Array[] = [];
-    for (const token of command.tokens) {
+    for (const { token } of command.requests) {
       const payload = deps.payloadFor(token);
       // A request that settled meanwhile (given up) is not written.
       if (payload === undefined) continue;

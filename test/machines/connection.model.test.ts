@@ -136,6 +136,15 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
         responses: c.inFlight.map((r) => ({ id: r.id, response: ok })),
       },
       {
+        // Every one answered, but newest first, with a stranger among them.
+        kind: 'response.allReordered',
+        type: 'socket.responses',
+        responses: [
+          ...[...c.inFlight].reverse().map((r) => ({ id: r.id, response: ok })),
+          { id: '903', response: ok },
+        ],
+      },
+      {
         kind: 'undecodable.inFlight',
         type: 'socket.undecodable',
         error: new Error('bad body'),

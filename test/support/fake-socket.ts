@@ -55,8 +55,9 @@ export function createFakeSocket(): FakeSocketHarness {
         };
         opened.push(socket);
         receive((command) => {
-          socket.writes.push(...command.tokens);
-          socket.commands.push(command.tokens);
+          const tokens = command.requests.map((r) => r.token);
+          socket.writes.push(...tokens);
+          socket.commands.push(tokens);
         });
         if (harness.autoConnect === true) socket.connect();
         if (harness.autoConnect === false) socket.fail();
