@@ -347,9 +347,17 @@ async function allocations(n: number): Promise<BreakdownFigure[]> {
   });
   const base = await allocatedPerCall(() => minimal.call(STATUS_REQUEST), n);
   const ours = await allocatedPerCall(() => client.call(STATUS_REQUEST), n);
+  // XState's own floor for a request's two state changes, garbage included.
+  const toggle = toggleAssignHarness();
+  const floor = await allocatedPerCall(async () => toggle(), n);
   minimal.close();
   await client.close();
   return [
+    {
+      piece: 'allocated per XState toggle, 2 events with one assign each, in bytes',
+      us: floor.bytes,
+      unit: 'B',
+    },
     {
       piece: `allocated per OverlaydClient.call, in bytes (${Math.round(ours.xstateShare * 100)}% inside xstate)`,
       us: ours.bytes,

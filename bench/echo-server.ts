@@ -84,12 +84,20 @@ export function answerConnection(socket: EchoSocket, mode: EchoMode = 'echo'): v
   socket.on('data', (chunk: Buffer) => {
     const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
     pending = undefined;
-    // One output buffer for the chunk's answers (a request frame is over 20
-    // bytes, an id at most 20 digits),
-    // filled from the precomputed head and tail: no per-frame allocation.
-    const out = Buffer.allocUnsafe(
-      Math.ceil(buf.length / 20) * (4 + head.length + 20 + tail.length),
-    );
+    // Count the whole frames first, then fill one output buffer for their
+    // answers (an id has at most 20 digits) from the precomputed head and
+    // tail: no per-frame allocation, and small answers come from Node's pool.
+    let frames = 0;
+    for (let at = 0; buf.length - at >= 4; frames++) {
+      const next = at + 4 + buf.readUInt32LE(at);
+      if (next > buf.length) break;
+      at = next;
+    }
+    if (frames === 0) {
+      pending = buf;
+      return;
+    }
+    const out = Buffer.allocUnsafe(frames * (4 + head.length + 20 + tail.length));
     let filled = 0;
     let off = 0;
     while (buf.length - off >= 4) {

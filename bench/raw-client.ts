@@ -4,21 +4,24 @@
  * is left is the socket, the event loop and the server.
  */
 import { createConnection, type Socket } from 'node:net';
-import { prefixed, requestBody, responseBody } from './echo-server.js';
+import { prefixed, requestBody } from './echo-server.js';
 
-/** The request id the floor always sends (the response is then a fixed size). */
+/**
+ * The request id the floor always sends: the response is then a fixed size,
+ * learnt from the first answer (the fast server's and the simulated
+ * overlayd's differ).
+ */
 const RAW_ID = 1;
 
 export class RawPingPong {
   readonly #socket: Socket;
   readonly #request: Buffer;
-  readonly #responseBytes: number;
+  #responseBytes: number | undefined;
   #onData: (chunk: Buffer) => void = () => {};
 
   private constructor(socket: Socket) {
     this.#socket = socket;
     this.#request = prefixed(requestBody(RAW_ID));
-    this.#responseBytes = 4 + responseBody(RAW_ID).length;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
   }
 
@@ -38,12 +41,28 @@ export class RawPingPong {
     return new RawPingPong(socket);
   }
 
+  /** One round trip, reading the answer's length prefix: the size of every answer. */
+  #responseSize(): Promise<number> {
+    if (this.#responseBytes !== undefined) return Promise.resolve(this.#responseBytes);
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      this.#onData = (chunk) => {
+        chunks.push(chunk);
+        const all = Buffer.concat(chunks);
+        if (all.length < 4 || all.length < 4 + all.readUInt32LE(0)) return;
+        this.#responseBytes = all.length;
+        resolve(all.length);
+      };
+      this.#socket.write(this.#request);
+    });
+  }
+
   /** `n` requests, one at a time; the latency of each, in µs. */
-  sequential(n: number): Promise<number[]> {
+  async sequential(n: number): Promise<number[]> {
     const latencies: number[] = [];
     const socket = this.#socket;
     const request = this.#request;
-    const size = this.#responseBytes;
+    const size = await this.#responseSize();
     return new Promise((resolve) => {
       let received = 0;
       let start = performance.now();
@@ -65,9 +84,9 @@ export class RawPingPong {
   }
 
   /** `n` requests with `depth` outstanding at a time; the elapsed time in ms. */
-  pipelined(n: number, depth: number): Promise<number> {
+  async pipelined(n: number, depth: number): Promise<number> {
     const socket = this.#socket;
-    const size = this.#responseBytes;
+    const size = await this.#responseSize();
     const batch = Buffer.concat(Array.from({ length: depth }, () => this.#request));
     const one = this.#request.length;
     return new Promise((resolve) => {
