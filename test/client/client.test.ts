@@ -485,3 +485,25 @@ describe('OverlaydClient: close', () => {
     for (const [kind, count] of left) expect(count).toBeLessThanOrEqual(before.get(kind) ?? 0);
   });
 });
+
+describe('OverlaydClient: the window', () => {
+  it('writes up to maxInFlight at once and queues the rest, in order; a request counts in `state` at once', async () => {
+    const s = await server(() => ({ silent: true }));
+    const c = await client(s.endpoint, { maxInFlight: 2, requestTimeoutMs: 300 });
+    const pending = [1, 2, 3].map(() => c.request({ op: 'status' }).catch((e: unknown) => e));
+    // Made in this tick, told to the chart by the time anyone looks.
+    expect(c.state).toBe('awaitingResponse');
+    const { inFlight, queue } = c.actor.getSnapshot().context;
+    expect(inFlight.map((r) => r.id)).toEqual(['1', '2']);
+    expect(queue.map((r) => r.id)).toEqual(['3']);
+    await expect.poll(() => s.received.length).toBe(2);
+    expect(s.received.map((r) => r.frame.id)).toEqual([1, 2]);
+    for (const outcome of await Promise.all(pending)) expect(outcome).toBeInstanceOf(TimeoutError);
+  });
+
+  it('defaults to a window of 16', async () => {
+    const s = await server();
+    const c = await client(s.endpoint);
+    expect(c.actor.getSnapshot().context.maxInFlight).toBe(16);
+  });
+});
