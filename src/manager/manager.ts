@@ -161,13 +161,21 @@ export class OverlayManager {
   ): Promise<OverlayManager> {
     const manager = new OverlayManager(socket, options);
     try {
-      await manager.client.open(options.connectAttempts ?? MANAGER_CONNECT_ATTEMPTS);
-      await manager.whenSynced();
+      await manager.open(options.connectAttempts ?? MANAGER_CONNECT_ATTEMPTS);
     } catch (error) {
       await manager.close();
       throw error;
     }
     return manager;
+  }
+
+  /**
+   * Connect a manager made with `new` (its client not yet connected), with at
+   * most `maxAttempts` attempts, and resolve once it is ready for calls.
+   */
+  async open(maxAttempts: number = MANAGER_CONNECT_ATTEMPTS): Promise<void> {
+    await this.client.open(maxAttempts);
+    await this.whenSynced();
   }
 
   /** connecting, reconciling, synced, degraded, reconnecting, offline, closed. */
