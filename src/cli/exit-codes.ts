@@ -23,6 +23,8 @@ export const EXIT = {
   overlay: 4,
   /** overlayd's answer broke the protocol, or could not be decoded. */
   protocol: 5,
+  /** stdout or stderr lost its reader (`| head`): 128 + SIGPIPE, as a shell reports for other tools. */
+  closedOutput: 141,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -34,7 +36,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  connection failure (cannot connect, connection closed, I/O error, timeout)
   4  overlayd answered the request with an error
   5  protocol or codec error (an answer that breaks the wire contract)
-  1  anything else (unexpected failure)`;
+  1  anything else (unexpected failure)
+  141  stdout closed by its reader (e.g. | head): ends quietly, as on SIGPIPE`;
 
 /** A command-line mistake found by overlayctl itself (exit 2). */
 export class UsageError extends Error {

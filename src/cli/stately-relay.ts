@@ -29,7 +29,7 @@ import {
   refuseUpgrade,
   splitTarget,
 } from '../http/loopback-server.js';
-import { MAX_FRAME_BYTES } from '../transport/limits.js';
+import { MAX_FRAME_BYTES } from '../protocol/limits.js';
 
 export const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
 

@@ -51,7 +51,7 @@ import { OverlaydResponseSchema } from './responses.js';
 
 export const PROTOCOL_VERSION = 1;
 /** Largest frame body either side may send or accept (defined with the framing). */
-export { MAX_FRAME_BYTES } from '../transport/limits.js';
+export { MAX_FRAME_BYTES } from './limits.js';
 
 /** Every named wire type (the `type` column of the reference vectors). */
 export const WIRE_TYPES = {

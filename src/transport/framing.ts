@@ -3,9 +3,9 @@
  * bytes here; JSON lives in `src/protocol`.
  */
 import { ClosedError, FrameTooLargeError, IoError } from '../errors.js';
-import { MAX_FRAME_BYTES, PREFIX_BYTES } from './limits.js';
+import { MAX_FRAME_BYTES, PREFIX_BYTES } from '../protocol/limits.js';
 
-export { MAX_FRAME_BYTES, PREFIX_BYTES } from './limits.js';
+export { MAX_FRAME_BYTES, PREFIX_BYTES } from '../protocol/limits.js';
 
 /**
  * Prefix `body` with its u32 LE length, in one buffer so a frame is always a

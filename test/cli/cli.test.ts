@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliPairs } from '../support/cli-runs.js';
-import { CLI, type Ran, runNode, startNode } from '../support/run-node.js';
+import { CLI, mapLimited, type Ran, runNode, startNode } from '../support/run-node.js';
 
 let dir: string;
 let socket: string;
@@ -146,7 +146,7 @@ describe('overlayctl', { timeout: 60_000 }, () => {
       [['call', '{"op":"set_local_node_id","node_id":18446744073709551616}'], /<request>.*node_id/],
       [[], /Usage: overlayctl/],
     ];
-    const results = await Promise.all(cases.map(([args]) => ctl(...args)));
+    const results = await mapLimited(cases, 4, ([args]) => ctl(...args));
     results.forEach((result, i) => {
       const [args, pattern] = cases[i]!;
       expect({ args, code: result.code }).toEqual({ args, code: 2 });

@@ -6,7 +6,6 @@
  * whatever decodes re-encodes to JSON that decodes to the same value, and
  * re-encodes to the same bytes.
  */
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CodecError } from '../../src/errors.js';
@@ -16,6 +15,7 @@ import {
   type OverlaydFrame,
   parseJsonStrict,
 } from '../../src/protocol/index.js';
+import { valid } from '../vectors/index.js';
 import {
   mutateText,
   mutateTree,
@@ -26,17 +26,7 @@ import {
   treeOf,
 } from './arbitraries.js';
 
-interface Vector {
-  name: string;
-  type: string;
-  json: string;
-}
-
-const vectors = (
-  JSON.parse(
-    readFileSync(new URL('../../../shared/vectors/valid.json', import.meta.url), 'utf8'),
-  ) as Vector[]
-).filter((v) => v.type === 'OverlaydFrame');
+const vectors = valid.filter((v) => v.type === 'OverlaydFrame');
 
 type Result = 'decoded' | 'refused';
 

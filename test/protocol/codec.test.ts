@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { CodecError } from '../../src/errors.js';
 import { decodePaths } from '../../src/protocol/codec.js';
@@ -19,6 +18,7 @@ import {
   type ResultKind,
   SUCCESS_RESULTS,
 } from '../../src/protocol/index.js';
+import { framing } from '../vectors/index.js';
 
 function codecError(fn: () => unknown): CodecError {
   try {
@@ -34,11 +34,8 @@ const status = '{"frame":"request","id":1,"request":{"op":"status"}}';
 
 describe('constants', () => {
   it('matches the reference', () => {
-    const facts = JSON.parse(
-      readFileSync(new URL('../../../shared/vectors/framing.json', import.meta.url), 'utf8'),
-    ) as { max_frame_bytes: number; protocol_version_const: number };
-    expect(MAX_FRAME_BYTES).toBe(facts.max_frame_bytes);
-    expect(PROTOCOL_VERSION).toBe(facts.protocol_version_const);
+    expect(MAX_FRAME_BYTES).toBe(framing.max_frame_bytes);
+    expect(PROTOCOL_VERSION).toBe(framing.protocol_version_const);
   });
 });
 

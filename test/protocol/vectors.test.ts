@@ -9,7 +9,7 @@ import {
   WIRE_TYPES,
   type WireTypeName,
 } from '../../src/protocol/index.js';
-import { invalid, lenient, valid } from './vectors.js';
+import { invalid, lenient, valid } from '../vectors/index.js';
 
 const utf8 = new TextEncoder();
 

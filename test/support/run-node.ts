@@ -53,3 +53,25 @@ export function startNode(script: string, args: readonly string[]) {
   };
   return { child, output, exited, until };
 }
+
+/**
+ * `work` over every item, at most `limit` at a time, results in order: a test
+ * that starts twenty node processes at once can overrun its per-process
+ * timeout on a loaded 2-core machine.
+ */
+export async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
@@ -10,22 +9,9 @@ import {
   MAX_FRAME_BYTES,
   PREFIX_BYTES,
 } from '../../src/transport/framing.js';
+import { framing } from '../vectors/index.js';
 
-interface Fact {
-  name: string;
-  body?: string;
-  wire_hex?: string;
-  body_len?: number;
-  result?: string;
-  input_hex?: string;
-  recv?: 'Ok' | 'Closed' | 'Io' | 'FrameTooLarge' | 'Codec';
-  detail?: string;
-}
-
-const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/framing.json', import.meta.url), 'utf8'),
-) as { facts: Fact[]; max_frame_bytes: number };
-const facts = vectors.facts;
+const facts = framing.facts;
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -75,9 +61,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
 }
 
-describe('framing vectors (shared/vectors/framing.json)', () => {
+describe('framing vectors (test/vectors/framing.json)', () => {
   it('agrees on the cap', () => {
-    expect(MAX_FRAME_BYTES).toBe(vectors.max_frame_bytes);
+    expect(MAX_FRAME_BYTES).toBe(framing.max_frame_bytes);
     expect(MAX_FRAME_BYTES).toBe(8 * 1024 * 1024);
   });
 
