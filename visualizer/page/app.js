@@ -32,16 +32,7 @@ function chartView() {
 const companions = [];
 
 const view = {
-  layout: null,
-  graph: null,
-  /** state id → <g> */
-  stateEls: new Map(),
-  /** graph edge id → [<g>] (drawn edges and targetless rows) */
-  edgeEls: new Map(),
-  /** path "session.connecting" → state id */
-  byPath: new Map(),
-  /** state id → node */
-  nodes: new Map(),
+  ...chartView(),
   sessionId: null,
   sessionActive: false,
   snapshot: null,
