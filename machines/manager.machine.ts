@@ -10,7 +10,7 @@
  * degraded ──after retryDelay──▶ reconciling
  * reconciling | synced | degraded ──connection.down──▶ reconnecting
  * reconnecting ──connection.up──▶ reconciling | synced [hasNothingDeclared]
- * connecting | reconnecting ──connection.lost──▶ offline
+ * any but offline and closed ──connection.lost (the client gave up)──▶ offline
  * offline ──reconnect──▶ reconnecting
  * any ──close──▶ closed (final)
  * ```
@@ -152,12 +152,15 @@ export const managerMachine = setup({
           actions: ['recordFailure', 'announceResyncFailed'],
         },
         'connection.down': { target: 'reconnecting' },
+        'connection.lost': { target: 'offline' },
       },
     },
     synced: {
       entry: 'clearFailure',
       on: {
         'connection.down': { target: 'reconnecting' },
+        // With reconnect off, a drop goes straight to the client giving up.
+        'connection.lost': { target: 'offline' },
       },
     },
     degraded: {
@@ -166,6 +169,7 @@ export const managerMachine = setup({
       },
       on: {
         'connection.down': { target: 'reconnecting' },
+        'connection.lost': { target: 'offline' },
       },
     },
     reconnecting: {

@@ -368,7 +368,8 @@ export class OverlayManager {
     // Same turn as the state check: the request is queued before anything can change it.
     const response = await this.client.call(request);
     this.#record.accept(request, response as OverlaydResponse);
-    this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
+    // An answer that arrives after close() changes a record nobody will re-apply.
+    if (!this.#closed) this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
     return response;
   }
 

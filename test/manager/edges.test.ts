@@ -191,4 +191,21 @@ describe('OverlayManager edges', () => {
     await manager.whenSynced();
     expect(manager.state).toBe('synced');
   });
+
+  it('with reconnect off, goes offline at the drop and reconnects once, for the next call', async () => {
+    server = await startScriptedServer();
+    manager = await OverlayManager.connect(server.endpoint, { reconnect: false });
+    await manager.registerDns(DECLARE_DNS);
+    await server.stop();
+    while (manager.state !== 'offline') await new Promise((resolve) => setTimeout(resolve, 5));
+    await server.restart();
+    await manager.natMaintenanceTick();
+    const ops = server.received.filter((entry) => entry.connection === 2);
+    expect(ops.map((entry) => entry.frame.request.op)).toEqual([
+      'status',
+      'register_dns',
+      'nat_tick',
+    ]);
+    expect(manager.state).toBe('synced');
+  });
 });
