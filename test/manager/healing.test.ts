@@ -205,8 +205,11 @@ describe('OverlayManager healing', () => {
     expect(report.reapplied.map((step) => step.step)).toEqual(FULL_REAPPLY);
     expect(comparable(await manager.status())).toEqual(comparable(before));
     expectNoneTwice(overlayd.requests(3).map((entry) => entry.frame.request));
-    // Nothing the resync sent to the killed overlayd was sent twice there either.
-    expectNoneTwice(overlayd.requests(2).map((entry) => entry.frame.request));
+    // Nothing the resync sent to the killed overlayd was sent twice there either, but the
+    // refused attach, which the retries try again (refused before the engine: it never ran).
+    const life2 = overlayd.requests(2).map((entry) => entry.frame.request);
+    expect(life2.some((request) => request.op === 'set_local_node_id')).toBe(true);
+    expectNoneTwice(life2.filter((request) => request.op !== 'attach_container'));
   });
 
   it('goes degraded when a re-apply is refused, fails waiting calls as not sent, and syncs once overlayd accepts', async () => {
@@ -217,7 +220,8 @@ describe('OverlayManager healing', () => {
       if (event.event === 'resyncFailed') failures.push(event);
     });
     await overlayd.kill();
-    // Made while overlayd is down: it waits behind the resync.
+    // Made once the manager has seen the drop: it waits behind the resync.
+    while (manager.state === 'synced') await new Promise((resolve) => setTimeout(resolve, 5));
     const waiting = manager.registerDns({ name: 'waiting.local', ip: '10.200.0.5' });
     const firstFailure = next(manager, 'resyncFailed');
     const resynced = next(manager, 'resynced');
@@ -234,13 +238,12 @@ describe('OverlayManager healing', () => {
     expect((waited as Error).message).toContain('resync could not complete');
     expect((waited as Error).message).toContain('refused by the test plan');
     await firstFailure;
-    // While degraded, a call fails at once, unsent.
-    if (manager.state === 'degraded') {
-      await expect(manager.status()).rejects.toMatchObject({
-        code: 'OVERLAYD_RESYNC',
-        delivery: 'not-sent',
-      });
-    }
+    // Still the same turn as the failure: degraded, and a call now fails at once, unsent.
+    expect(manager.state).toBe('degraded');
+    await expect(manager.status()).rejects.toMatchObject({
+      code: 'OVERLAYD_RESYNC',
+      delivery: 'not-sent',
+    });
     const report = await resynced;
     await manager.whenSynced();
 
@@ -328,9 +331,9 @@ describe('OverlayManager healing', () => {
 
   it('loses no call across a restart and runs none twice on one overlayd', async () => {
     await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
-    const names = Array.from({ length: 24 }, (_, i) => `svc-${i}.local`);
+    const names = Array.from({ length: 60 }, (_, i) => `svc-${i}.local`);
     const calls = names.map((name, i) =>
-      manager.registerDns({ name, ip: `10.200.0.${i + 1}` }).then(
+      manager.registerDns({ name, ip: `10.200.${Math.floor(i / 200)}.${(i % 200) + 1}` }).then(
         () => 'ok' as const,
         (error: { delivery?: string }) => error,
       ),
