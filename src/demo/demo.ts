@@ -188,6 +188,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const restart = sleep(downMs).then(() => {
       narrator.note(`restarting overlayd (pid ${overlayd.start()}): it starts empty`);
     });
+    // The call is made once the connection has seen the drop, so that it waits rather than
+    // going out on the dying connection.
+    while (manager.state === 'synced') await sleep(5);
     narrator.note('status called while overlayd is down: it waits behind the resync');
     const waiting = show('status', manager.status(), summary);
     await restart;
