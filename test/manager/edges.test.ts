@@ -208,4 +208,28 @@ describe('OverlayManager edges', () => {
     ]);
     expect(manager.state).toBe('synced');
   });
+
+  it('holds calls made before the first connection until it is up; close() while connecting settles them', async () => {
+    server = await startScriptedServer();
+    const early = new OverlayManager(server.endpoint);
+    manager = early;
+    expect(early.state).toBe('connecting');
+    const waiting = early.serviceCount();
+    const synced = early.whenSynced();
+    await early.open();
+    await synced;
+    expect(await waiting).toBe(0);
+
+    const never = new OverlayManager(`${server.endpoint}.absent`);
+    const held = never.status().catch((error: unknown) => error);
+    const unsynced = never.whenSynced().catch((error: unknown) => error);
+    await never.close();
+    expect(await held).toMatchObject({
+      code: 'OVERLAYD_CLOSED',
+      delivery: 'not-sent',
+      op: 'status',
+    });
+    expect(await unsynced).toBeInstanceOf(ClosedError);
+    await expect(never.open()).rejects.toBeInstanceOf(ClosedError);
+  });
 });
