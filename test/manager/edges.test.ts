@@ -1,9 +1,13 @@
 /**
  * OverlayManager at its edges, against a scripted server on a real socket
  * (answers the simulated engine never gives: an older server's, a misfit, a
- * request left unanswered) and a server that stays away until the client
- * gives up reconnecting.
+ * request left unanswered), a server that stays away until the client gives
+ * up reconnecting, and an in-process overlayd whose engine outlives a dropped
+ * connection.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ClosedError,
@@ -12,6 +16,8 @@ import {
   ProtocolError,
   ResyncError,
 } from '../../src/index.js';
+import { Engine } from '../../src/server/engine/engine.js';
+import { startOverlayd } from '../../src/server/overlayd.js';
 import {
   answer,
   type ScriptedServer,
@@ -231,5 +237,48 @@ describe('OverlayManager edges', () => {
     });
     expect(await unsynced).toBeInstanceOf(ClosedError);
     await expect(never.open()).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('re-applies nothing after a dropped connection to the same overlayd (its state kept)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'manager-same-'));
+    const socket = join(dir, 'o.sock');
+    const engine = new Engine();
+    const ops: string[] = [];
+    const start = () =>
+      startOverlayd({ socket, engine, serve: { group: null }, onRequest: (e) => ops.push(e.op) });
+    let overlayd = await start();
+    try {
+      manager = await OverlayManager.connect(socket);
+      await manager.setupGlobalOverlay({
+        nodeId: 1,
+        wgPubkey: 'KEY',
+        deployment: 'd',
+        instanceId: 'i',
+        clusterCidr: '10.9.0.0/16',
+        wgPort: 51820,
+        natEnabled: false,
+      });
+      await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+      await manager.attachContainer({
+        handle: { platform: 'linux_pid', pid: 9 },
+        service: 'web',
+        joinGlobal: false,
+      });
+      await manager.registerDns(DECLARE_DNS);
+      const resynced = new Promise<ManagerEvent>((resolve) => {
+        manager?.onEvent((event) => {
+          if (event.event === 'resynced') resolve(event);
+        });
+      });
+      // The connection drops; the overlayd (its engine) lives on.
+      await overlayd.close();
+      ops.length = 0;
+      overlayd = await start();
+      expect(await resynced).toMatchObject({ overlayd: 'same', reapplied: [] });
+      expect(ops).toEqual(['status']);
+    } finally {
+      await overlayd.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
