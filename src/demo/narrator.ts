@@ -105,6 +105,10 @@ export class Narrator {
         this.line(
           `${at}  resyncFailed ${yellow(`${event.step}: ${event.answer ?? event.message}`)}`,
         );
+      } else if (event.event === 'guestReattached') {
+        this.line(
+          `${at}  guestReattached ${dim(`${event.id}: a new WireGuard config, ${event.config.overlay_ip}`)}`,
+        );
       } else if (event.event === 'attachmentMoved') {
         this.line(`${at}  attachmentMoved ${yellow(`${event.previousIp} → ${event.ip}`)}`);
       }

@@ -66,7 +66,13 @@ export interface OverlayManagerOptions extends ClientOptions {
 export type ManagerNotice =
   | ({ event: 'resynced' } & ResyncReport)
   | ({ event: 'resyncFailed'; retryInMs: number } & ResyncFailure)
-  | ({ event: 'attachmentMoved' } & AttachmentMoved);
+  | ({ event: 'attachmentMoved' } & AttachmentMoved)
+  /**
+   * A guest-managed attachment was re-applied: overlayd gave it a new
+   * WireGuard config (its own keys), which the guest needs. Not kept in the
+   * chart's context, which the inspector shows: it holds a private key.
+   */
+  | { event: 'guestReattached'; id: string; service: string; config: ResponseOf<'guest_config'> };
 
 export type ManagerEvent = ClientEvent | ManagerNotice;
 
@@ -446,6 +452,15 @@ export class OverlayManager {
         const moved = this.#record.applied(planned, response as OverlaydResponse);
         reapplied.push({ layer: planned.layer, step: planned.step });
         if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
+        const { request } = planned;
+        if (request.op === 'attach_container' && request.handle.platform === 'guest_managed') {
+          this.#emit({
+            event: 'guestReattached',
+            id: request.handle.id,
+            service: request.service,
+            config: response as ResponseOf<'guest_config'>,
+          });
+        }
       }
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       return { type: 'resync.done', report: { overlayd, reapplied, durationMs } };

@@ -141,6 +141,7 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
     expect(afterKill).toMatch(
       /resynced overlayd restarted, 11 re-applied in [\d.]+ ms: set_local_node_id, set_local_wg_pubkey, setup_global_overlay, setup_service_overlay, add_peer, add_peer, register_dns, attach_container, attach_container, attach_container, attach_container\n/,
     );
+    expect(afterKill).toMatch(/guestReattached vm-1: a new WireGuard config, 10\.200\.0\.5\n/);
     // The call that waited is answered by the new overlayd, back to the state before the kill.
     const resynced = afterKill.indexOf('resynced overlayd');
     expect(afterKill.slice(resynced)).toMatch(

@@ -166,10 +166,18 @@ describe('OverlayManager healing', () => {
     ]);
     // Same addresses as before: nothing moved, so nothing is reported.
     expect(events.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
+    // The guest got a new WireGuard config from the new overlayd: the daemon is handed it.
+    expect(events.filter((event) => event.event === 'guestReattached')).toEqual([
+      expect.objectContaining({
+        id: 'vm-1',
+        service: 'web',
+        config: expect.objectContaining({ result: 'guest_config', overlay_ip: '10.200.0.3' }),
+      }),
+    ]);
     // The re-added peers come up again (overlayd's events); the manager's notices are these.
     expect(
       events.map((event) => event.event).filter((kind) => kind !== 'peer_health_changed'),
-    ).toEqual(['reconnected', 'resynced']);
+    ).toEqual(['reconnected', 'guestReattached', 'resynced']);
 
     // The new overlayd's own log: one status to observe, then the re-apply, then ours.
     const life2 = overlayd.requests().map((entry) => entry.frame.request);
