@@ -144,6 +144,24 @@ export class ConnectError extends OverlaydError {
   }
 }
 
+/**
+ * An OverlayManager call that could not be sent because the manager could not
+ * bring a reconnected overlayd back to the declared state (a re-apply was
+ * refused or failed). Always `delivery: 'not-sent'`: overlayd never saw it.
+ */
+export class ResyncError extends OverlaydError {
+  readonly code = 'OVERLAYD_RESYNC';
+  /** The re-apply step that failed, e.g. `attach_container linux_pid 42`. */
+  readonly step: string;
+  constructor(step: string, reason: string, ctx: ErrorContext = {}) {
+    super(`resync could not complete: ${step} failed: ${reason}`, {
+      ...ctx,
+      delivery: 'not-sent',
+    });
+    this.step = step;
+  }
+}
+
 /** Every error code this package can produce. */
 export type OverlaydErrorCode =
   | IoError['code']
@@ -156,4 +174,5 @@ export type OverlaydErrorCode =
   | AbortedError['code']
   | QueueFullError['code']
   | ProtocolError['code']
-  | ConnectError['code'];
+  | ConnectError['code']
+  | ResyncError['code'];

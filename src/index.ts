@@ -14,6 +14,17 @@ export {
 export type { Clock } from './client/clock.js';
 export type { ClientState } from './client/state.js';
 export * from './errors.js';
+export {
+  type GlobalOverlayResult,
+  MANAGER_CONNECT_ATTEMPTS,
+  type ManagerEvent,
+  type ManagerNotice,
+  OverlayManager,
+  type OverlayManagerOptions,
+  type StatusResult,
+} from './manager/manager.js';
+export type * from './manager/params.js';
+export type { AttachmentMoved } from './manager/record.js';
 export * from './protocol/index.js';
 export { Engine } from './server/engine/engine.js';
 export {

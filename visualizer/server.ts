@@ -31,7 +31,7 @@ import {
 } from '../src/http/loopback-server.js';
 import { machineGraph } from './graph.js';
 import { type LayoutOptions, layoutMachine } from './layout.js';
-import { InspectionRelay } from './relay.js';
+import { InspectionRelay, type RelayMessage } from './relay.js';
 import { errorJson, toSafeJson } from './serialize.js';
 
 export type Control = () => Promise<unknown>;
@@ -39,6 +39,11 @@ export type Control = () => Promise<unknown>;
 export interface VisualizerOptions {
   /** The machine to draw (default: the overlayd connection machine). */
   machine?: AnyStateMachine;
+  /**
+   * Machines drawn below it, each highlighted live from the snapshots of the
+   * actors that run it (e.g. the overlay manager's, beside the connection's).
+   */
+  companions?: AnyStateMachine[];
   /** 0 (default) picks a free port. */
   port?: number;
   /** Buttons on the page; clicking one runs its function here and reports the outcome. */
@@ -109,6 +114,14 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
   const graph = machineGraph(machine);
   const layout = await layoutMachine(graph, options.layout);
   const title = options.title ?? machine.id;
+  const companionLayouts = await Promise.all(
+    (options.companions ?? []).map((companion) =>
+      layoutMachine(machineGraph(companion), options.layout),
+    ),
+  );
+  const companionIds = new Set(companionLayouts.map((layout) => layout.graph.id));
+  /** The newest snapshot of each companion machine, for a page that connects late. */
+  const companionSnapshots = new Map<string, RelayMessage>();
 
   const directory = pageDirectory();
   const read = (name: string): string => readFileSync(new URL(name, directory), 'utf8');
@@ -117,6 +130,10 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
     '/app.js': { type: 'text/javascript; charset=utf-8', body: read('app.js') },
     '/app.css': { type: 'text/css; charset=utf-8', body: read('app.css') },
     '/graph.json': { type: 'application/json; charset=utf-8', body: JSON.stringify(layout) },
+    '/companions.json': {
+      type: 'application/json; charset=utf-8',
+      body: JSON.stringify(companionLayouts),
+    },
   };
 
   const clients = new Set<WebSocket>();
@@ -138,7 +155,13 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
   const relay = new InspectionRelay({
     machineId: machine.id,
     ...(options.transitionLimit !== undefined ? { transitionLimit: options.transitionLimit } : {}),
-    emit: broadcast,
+    emit: (message) => {
+      const machineId = (message as { machineId?: unknown }).machineId;
+      if (message.type === '@xstate.snapshot' && companionIds.has(machineId as string)) {
+        companionSnapshots.set(machineId as string, message);
+      }
+      broadcast(message);
+    },
   });
 
   let port = 0;
@@ -187,6 +210,7 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
     machineId: machine.id,
     controls: [...controls.keys()],
     ...relay.state(),
+    companions: [...companionSnapshots.values()],
   });
 
   const wss = new WebSocketServer({

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { isIpAddr, normalizeU64, parseIp, U64_MAX } from '../protocol/index.js';
+import { RefusalPlan } from '../server/refusal-plan.js';
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 
@@ -80,5 +81,15 @@ export function parseEndpoint(value: string): string {
 
 export function parseNonEmpty(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('must not be empty.');
+  return value;
+}
+
+/** `op:count` for `serve --refuse`. */
+export function parseRefusal(value: string): string {
+  try {
+    RefusalPlan.parse([value]);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
   return value;
 }

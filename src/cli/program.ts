@@ -1,11 +1,11 @@
 /** overlayctl's command line: the commander program, and running it to an exit code. */
 import { Command, CommanderError, Option } from 'commander';
 import { defaultEndpoint } from '../transport/endpoint.js';
-import { parseAttempts, parseMs, parseU16 } from './args.js';
+import { parseAttempts, parseMs, parseRefusal, parseU16 } from './args.js';
 import { parseRequestJson } from './commands/call.js';
 import { OP_COMMANDS } from './commands/ops.js';
 import { sendRequest } from './commands/request.js';
-import { serveCommand } from './commands/serve.js';
+import { type ServeFlags, serveCommand } from './commands/serve.js';
 import { watchCommand } from './commands/watch.js';
 import type { GlobalOptions, Io } from './connect.js';
 import { EXIT_CODES_HELP, type ExitCode, exitCodeFor } from './exit-codes.js';
@@ -42,7 +42,16 @@ export function buildProgram(io: Io): Command {
     .description(
       'run the simulated overlayd in the foreground (logs on stderr; stops on Ctrl-C or shutdown)',
     )
-    .action((_opts, cmd: Command) => serveCommand(globalsOf(cmd), io));
+    .option(
+      '--request-log <file>',
+      'append every request received to <file> (one JSON frame a line)',
+    )
+    .option(
+      '--refuse <op:count>',
+      'answer the next <count> requests of <op> with err, for recovery tests (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, parseRefusal(value)],
+    )
+    .action((opts: ServeFlags, cmd: Command) => serveCommand(globalsOf(cmd), io, opts));
 
   for (const op of OP_COMMANDS) {
     const cmd = program.command(op.name).description(op.summary);

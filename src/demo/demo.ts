@@ -1,7 +1,8 @@
 /**
  * The main job: drive a simulated overlayd (a child process) through a node's
- * life, kill it, and show the client backing off, reconnecting, and sending
- * the request that waited meanwhile.
+ * life with the OverlayManager, kill it, and show the client backing off and
+ * reconnecting, the manager bringing the new (empty) overlayd back to the
+ * declared state, and the call that waited meanwhile.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,8 +12,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { InspectionEvent } from 'xstate';
 import { BACKOFF_ATTEMPTS } from '../../machines/backoff.js';
 import { formatResponse, type OutputStream } from '../cli/output.js';
-import { OverlaydClient } from '../client/client.js';
-import type { OverlaydRequestInput, OverlaydResponse } from '../protocol/index.js';
+import type { OverlaydClient } from '../client/client.js';
+import { OverlayManager, type StatusResult } from '../manager/manager.js';
+import type { OverlaydResponse } from '../protocol/index.js';
 import { Narrator, short } from './narrator.js';
 import { OverlaydProcess } from './overlayd-process.js';
 
@@ -32,6 +34,7 @@ export interface DemoOptions {
 
 export interface DemoHandles {
   overlayd: OverlaydProcess;
+  manager: OverlayManager;
   client: OverlaydClient;
   narrator: Narrator;
 }
@@ -66,53 +69,27 @@ const PEERS = [
   { name: 'node-c', endpoint: '203.0.113.9:51820', allowed: '10.200.0.32/28' },
 ].map((peer) => ({ ...peer, key: wgKey() }));
 
-/** The node's configuration, as a host daemon would (re)apply it. */
-function desiredState(): OverlaydRequestInput[] {
-  return [
-    // Beyond 2^53: carried exactly as a bigint.
-    { op: 'set_local_node_id', node_id: 9_007_199_254_740_993n },
-    { op: 'set_local_wg_pubkey', pubkey: wgKey() },
-    {
-      op: 'setup_global_overlay',
-      deployment: 'demo',
-      instance_id: 'node-a',
-      cluster_cidr: '10.200.0.0/16',
-      slice_cidr: '10.200.0.0/28',
-      wg_port: 51820,
-      nat_enabled: true,
-    },
-    ...PEERS.map(
-      (peer): OverlaydRequestInput => ({
-        op: 'add_peer',
-        public_key: peer.key,
-        endpoint: peer.endpoint,
-        allowed_ips: peer.allowed,
-        persistent_keepalive_secs: 25,
-      }),
-    ),
-  ];
-}
-
 export async function runDemo(options: DemoOptions): Promise<void> {
   const narrator = new Narrator(options.out);
   const { style } = narrator;
   const dir = await mkdtemp(join(tmpdir(), 'overlayd-demo-'));
   const overlayd = new OverlaydProcess(join(dir, 'overlayd.sock'));
-  const client = new OverlaydClient(
+  const manager = new OverlayManager(
     overlayd.socket,
     options.inspect ? { inspect: options.inspect } : {},
   );
+  const { client } = manager;
   narrator.follow(client);
-  options.onReady?.({ overlayd, client, narrator });
+  narrator.followManager(manager);
+  options.onReady?.({ overlayd, client, manager, narrator });
 
-  /** Send, print the answer, and fail loudly on `err`. */
-  const send = async (request: OverlaydRequestInput): Promise<OverlaydResponse> => {
-    const response = await client.request(request);
-    narrator.answer(`${request.op}: ${summary(response)}`);
-    if (response.result === 'err')
-      throw new Error(`overlayd refused ${request.op}: ${response.message}`);
-    return response;
+  /** Run one manager call, print its answer in one line. */
+  const show = async <T>(what: string, call: Promise<T>, answer: (value: T) => string) => {
+    const value = await call;
+    narrator.answer(`${what}: ${answer(value)}`);
+    return value;
   };
+  const done = () => 'ok';
 
   try {
     narrator.line(
@@ -124,61 +101,121 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
     narrator.step('start overlayd as a child process, connect with backoff while it boots');
     narrator.note(`spawned overlayctl serve (pid ${overlayd.start()})`);
-    await client.open(BACKOFF_ATTEMPTS);
+    await manager.open(BACKOFF_ATTEMPTS);
 
     narrator.step(
-      'node id (u64 beyond 2^53), WireGuard key, global overlay with a /28 slice, 2 peers',
+      'setupGlobalOverlay: node id (u64 beyond 2^53), WireGuard key, a /28 slice, then status; 2 peers',
     );
-    for (const request of desiredState()) await send(request);
+    await show(
+      'setupGlobalOverlay',
+      manager.setupGlobalOverlay({
+        // Beyond 2^53: carried exactly as a bigint.
+        nodeId: 9_007_199_254_740_993n,
+        wgPubkey: wgKey(),
+        deployment: 'demo',
+        instanceId: 'node-a',
+        clusterCidr: '10.200.0.0/16',
+        sliceCidr: '10.200.0.0/28',
+        wgPort: 51820,
+        natEnabled: true,
+      }),
+      ({ bridgeName, status }) => `bridge ${bridgeName}; ${summary(status)}`,
+    );
+    for (const peer of PEERS) {
+      await show(
+        `addGlobalPeer ${peer.name}`,
+        manager.addGlobalPeer({
+          publicKey: peer.key,
+          endpoint: peer.endpoint,
+          allowedIps: peer.allowed,
+          persistentKeepaliveSecs: 25,
+        }),
+        done,
+      );
+    }
 
     narrator.step(
-      "service overlay 'web'; 3 containers ask for addresses at once (written together: 3 in flight)",
+      "service overlay 'web'; 3 containers attached at once (the manager runs one call at a time)",
     );
-    await send({ op: 'setup_service_overlay', service: 'web', mode: 'shared' });
+    await show(
+      'setupServiceOverlay',
+      manager.setupServiceOverlay({ service: 'web', mode: 'shared' }),
+      summary,
+    );
     await Promise.all(
-      [1, 2, 3].map(() => send({ op: 'allocate_ip', service: 'web', join_global: false })),
+      [101, 102, 103].map((pid) =>
+        show(
+          `attachContainer pid ${pid}`,
+          manager.attachContainer({
+            handle: { platform: 'linux_pid', pid },
+            service: 'web',
+            joinGlobal: true,
+          }),
+          summary,
+        ),
+      ),
+    );
+    await show(
+      'registerDns web.demo.local',
+      manager.registerDns({ name: 'web.demo.local', ip: '10.200.0.2' }),
+      done,
     );
 
     narrator.step('attach a guest VM (overlayd answers its WireGuard config)');
-    await send({
-      op: 'attach_container',
-      handle: { platform: 'guest_managed', id: 'vm-1' },
-      service: 'web',
-      join_global: true,
-      dns_domain: 'overlay.local',
-    });
+    await show(
+      'attachContainerGuest',
+      manager.attachContainerGuest({
+        id: 'vm-1',
+        service: 'web',
+        joinGlobal: true,
+        dnsDomain: 'overlay.local',
+      }),
+      summary,
+    );
 
     narrator.step('status');
-    narrator.line(indent(formatResponse(shortKeys(await send({ op: 'status' })))));
+    const before = await show('status', manager.status(), summary);
+    narrator.line(indent(formatResponse(shortKeys(before))));
 
     const downMs = options.downMs ?? 1500;
-    narrator.step(`SIGKILL overlayd, restart it ${downMs} ms later; a request waits meanwhile`);
+    narrator.step(
+      `SIGKILL overlayd, restart it ${downMs} ms later; the manager brings it back; a call waits meanwhile`,
+    );
     narrator.note(
       style.yellow(`SIGKILL overlayd (pid ${overlayd.pid}); its socket file stays behind`),
     );
     await overlayd.kill('SIGKILL');
     const restart = sleep(downMs).then(() => {
-      narrator.note(`restarting overlayd (pid ${overlayd.start()})`);
+      narrator.note(`restarting overlayd (pid ${overlayd.start()}): it starts empty`);
     });
-    narrator.note('status sent while overlayd is down: it waits in the queue');
-    const queued = send({ op: 'status' });
+    // The call is made once the connection has seen the drop, so that it waits rather than
+    // going out on the dying connection.
+    while (manager.state === 'synced') await sleep(5);
+    narrator.note('status called while overlayd is down: it waits behind the resync');
+    const waiting = show('status', manager.status(), summary);
     await restart;
-    const fresh = await queued;
+    const after = await waiting;
     narrator.note(
-      `answered after the reconnect: ${fresh.result === 'status' ? fresh.peer_count : '?'} peers (the new overlayd starts empty)`,
+      sameOverlay(before, after)
+        ? style.green(
+            `the new overlayd is back to the declared state: same interface, ${after.peer_count} peers and allowed IPs, ${after.service_count} services`,
+          )
+        : style.yellow('the new overlayd differs from the one before the kill'),
     );
+    narrator.line(indent(formatResponse(shortKeys(after))));
 
     if (options.follow) {
       narrator.step(
-        'follow: nat_tick + status every few seconds, desired state re-applied after each restart (Ctrl-C stops)',
+        'follow: nat_tick + status every few seconds; the manager re-applies the state after each restart (Ctrl-C stops)',
       );
-      await followLoop(client, send, options.follow, options.tickMs ?? 2000, narrator);
+      await followLoop(manager, options.follow, options.tickMs ?? 2000, narrator);
     }
 
     narrator.step('shutdown');
     if (overlayd.running) {
-      await send({ op: 'shutdown' });
-      await client.close();
+      // Not a manager operation (the daemon does not stop overlayd): sent through its client.
+      narrator.answer(`shutdown: ${summary(await client.request({ op: 'shutdown' }))}`);
+      await manager.close();
       const exit = await overlayd.exited;
       narrator.note(`overlayd exited (code ${exit.code})`);
     } else {
@@ -192,47 +229,41 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     if (overlayd.log.length > 0) narrator.line(style.dim(indent(overlayd.log.join('\n'))));
     throw error;
   } finally {
-    await client.close();
+    await manager.close();
     await overlayd.kill('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** The overlay and its peers, without the clocks: what a restart must give back. */
+function sameOverlay(before: StatusResult, after: StatusResult): boolean {
+  const shape = (status: StatusResult) =>
+    JSON.stringify({
+      ...status,
+      peers: status.peers.map(({ last_handshake_unix_secs: _, ...peer }) => peer),
+    });
+  return shape(before) === shape(after);
+}
+
 async function followLoop(
-  client: OverlaydClient,
-  send: (request: OverlaydRequestInput) => Promise<OverlaydResponse>,
+  manager: OverlayManager,
   stop: Promise<unknown>,
   tickMs: number,
   narrator: Narrator,
 ): Promise<void> {
   const stopped = new AbortController();
   void stop.then(() => stopped.abort());
-  // The overlayd that came back has lost its state: apply ours again first.
-  let reapply = true;
-  const unsubscribe = client.onEvent((event) => {
-    if (event.event === 'reconnected') reapply = true;
-  });
-  try {
-    while (!stopped.signal.aborted) {
-      try {
-        if (reapply) {
-          reapply = false;
-          narrator.note('re-applying the desired state to a fresh overlayd');
-          for (const request of desiredState()) await send(request);
-        }
-        await delay(tickMs, undefined, { signal: stopped.signal });
-        await send({ op: 'nat_tick' });
-        await send({ op: 'status' });
-      } catch (error) {
-        if (stopped.signal.aborted) break;
-        // overlayd may be down (the visualizer's "kill overlayd"): say so and go on.
-        narrator.note(
-          narrator.style.yellow(error instanceof Error ? error.message : String(error)),
-        );
-      }
+  while (!stopped.signal.aborted) {
+    try {
+      await delay(tickMs, undefined, { signal: stopped.signal });
+      await manager.natMaintenanceTick();
+      narrator.answer('natMaintenanceTick: ok');
+      narrator.answer(`status: ${summary(await manager.status())}`);
+    } catch (error) {
+      if (stopped.signal.aborted) break;
+      // overlayd may be down (the visualizer's "kill overlayd"): say so and go on.
+      narrator.note(narrator.style.yellow(error instanceof Error ? error.message : String(error)));
     }
-  } finally {
-    unsubscribe();
   }
 }
 

@@ -46,8 +46,10 @@ if (flags.inspect) {
 if (flags.ui) {
   const { startVisualizer } = await import('../../visualizer/server.js');
   const notReady = async () => 'the demo is still starting';
+  const { managerMachine } = await import('../../machines/manager.machine.js');
   const visualizer = await startVisualizer({
     title: 'overlayd demo',
+    companions: [managerMachine],
     controls: {
       'kill overlayd': async () => (handles ? handles.overlayd.kill('SIGKILL') : notReady()),
       'restart overlayd': async () => {
@@ -55,8 +57,7 @@ if (flags.ui) {
         if (handles.overlayd.running) return 'overlayd is running';
         return `started pid ${handles.overlayd.start()}`;
       },
-      'send status': async () =>
-        handles ? summary(await handles.client.request({ op: 'status' })) : notReady(),
+      'send status': async () => (handles ? summary(await handles.manager.status()) : notReady()),
     },
   });
   process.stderr.write(`visualizer: open ${visualizer.url}\n`);

@@ -3,6 +3,7 @@
 import { type OutputStream, styler } from '../cli/output.js';
 import { onStateReport, reportDetail } from '../cli/state-report.js';
 import type { OverlaydClient } from '../client/client.js';
+import type { OverlayManager } from '../manager/manager.js';
 
 const STATE_WIDTH = 17;
 
@@ -73,6 +74,44 @@ export class Narrator {
       this.line(
         `${this.#style.dim(this.#time())}  ${this.#style.bold('event'.padEnd(STATE_WIDTH))}  ${kind} ${this.#style.dim(detail)}`,
       );
+    });
+  }
+
+  /** Print the manager's state changes (`mgr reconciling`) and its notices. */
+  followManager(manager: OverlayManager): void {
+    const { dim, yellow, green, bold } = this.#style;
+    let last = '';
+    manager.actor.subscribe((snapshot) => {
+      const state = String(snapshot.value);
+      if (state === last) return;
+      last = state;
+      const colour = state === 'synced' ? green : state === 'degraded' ? yellow : (t: string) => t;
+      const detail =
+        state === 'reconciling' ? dim('observe status, re-apply what overlayd lost') : '';
+      this.line(
+        `${dim(this.#time())}  ${colour(`mgr ${state}`.padEnd(STATE_WIDTH))}  ${detail}`.trimEnd(),
+      );
+    });
+    manager.onEvent((event) => {
+      const at = `${dim(this.#time())}  ${bold('event'.padEnd(STATE_WIDTH))}`;
+      if (event.event === 'resynced') {
+        const steps = event.reapplied
+          .map((step) => short(step.step.split(' ')[0] ?? ''))
+          .join(', ');
+        this.line(
+          `${at}  resynced ${dim(`overlayd ${event.overlayd}, ${event.reapplied.length} re-applied in ${event.durationMs} ms: ${steps}`)}`,
+        );
+      } else if (event.event === 'resyncFailed') {
+        this.line(
+          `${at}  resyncFailed ${yellow(`${event.step}: ${event.answer ?? event.message}`)}`,
+        );
+      } else if (event.event === 'guestReattached') {
+        this.line(
+          `${at}  guestReattached ${dim(`${event.id}: a new WireGuard config, ${event.config.overlay_ip}`)}`,
+        );
+      } else if (event.event === 'attachmentMoved') {
+        this.line(`${at}  attachmentMoved ${yellow(`${event.previousIp} → ${event.ip}`)}`);
+      }
     });
   }
 }

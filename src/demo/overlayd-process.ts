@@ -43,15 +43,19 @@ export class OverlaydProcess {
     return this.#exited;
   }
 
-  /** Spawn `node dist/src/cli/main.js serve --socket <socket>`; returns its pid. */
-  start(): number {
+  /** Spawn `node dist/src/cli/main.js serve --socket <socket> ...serveArgs`; returns its pid. */
+  start(serveArgs: readonly string[] = []): number {
     if (this.running) throw new Error(`overlayd is already running (pid ${this.pid})`);
     // Its own process group: a Ctrl-C at the terminal reaches the demo only,
     // which then shuts overlayd down with the `shutdown` op.
-    const child = spawn(process.execPath, [CLI_PATH, 'serve', '--socket', this.socket], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI_PATH, 'serve', '--socket', this.socket, ...serveArgs],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+      },
+    );
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       for (const line of chunk.split('\n')) if (line !== '') this.log.push(line);
       this.log.splice(0, Math.max(0, this.log.length - 20));

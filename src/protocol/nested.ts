@@ -23,6 +23,18 @@ export const AttachHandleSchema = v.variant('platform', [
   v.object({ platform: v.literal('guest_managed'), id: v.string() }),
 ]);
 
+/** A handle's identity, also its name in messages: `linux_pid 42` (a Windows handle's `ip` is a request, not identity). */
+export function attachHandleKey(handle: v.InferInput<typeof AttachHandleSchema>): string {
+  switch (handle.platform) {
+    case 'linux_pid':
+      return `linux_pid ${handle.pid}`;
+    case 'windows_container':
+      return `windows_container ${handle.container_id}`;
+    case 'guest_managed':
+      return `guest_managed ${handle.id}`;
+  }
+}
+
 export const PeerScopeSchema = v.variant('scope', [
   v.object({ scope: v.literal('global') }),
   v.object({ scope: v.literal('service'), service: v.string() }),

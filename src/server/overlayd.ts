@@ -8,7 +8,7 @@
  * connection is closed and the server stops.
  */
 import { IoError, type OverlaydError } from '../errors.js';
-import type { Op, OverlaydEvent, U64 } from '../protocol/index.js';
+import type { Op, OverlaydEvent, OverlaydRequest, U64 } from '../protocol/index.js';
 import { Engine } from './engine/engine.js';
 import { type OverlaydServer, type ServeOptions, type ServerConnection, serve } from './serve.js';
 
@@ -18,6 +18,7 @@ export interface RequestLogEntry {
   connection: number;
   id: U64;
   op: Op;
+  request: OverlaydRequest;
   /** When handling began, in ms since the epoch. */
   at: number;
 }
@@ -31,6 +32,11 @@ export interface StartOverlaydOptions {
   log?: (message: string) => void;
   /** Called for each request just before it is handled. */
   onRequest?: (entry: RequestLogEntry) => void;
+  /**
+   * Called for each request before the engine: a message answers it `err`
+   * without reaching the engine (tests of recovery, e.g. a RefusalPlan).
+   */
+  refuse?: (request: OverlaydRequest) => string | undefined;
   /** Socket file mode and group, as for `serve`. */
   serve?: Pick<ServeOptions, 'mode' | 'group' | 'groupFile'>;
 }
@@ -46,7 +52,7 @@ export interface RunningOverlayd {
 
 export async function startOverlayd(options: StartOverlaydOptions): Promise<RunningOverlayd> {
   const engine = options.engine ?? new Engine();
-  const { log, onRequest } = options;
+  const { log, onRequest, refuse } = options;
   const open = new Set<ServerConnection>();
   let connections = 0;
   let stopping: Promise<void> | undefined;
@@ -66,8 +72,12 @@ export async function startOverlayd(options: StartOverlaydOptions): Promise<Runn
       for await (const frame of conn) {
         if (frame.frame !== 'request') continue;
         const { id, request } = frame;
-        onRequest?.({ connection, id, op: request.op, at: Date.now() });
-        const { response, events } = engine.handle(request);
+        onRequest?.({ connection, id, op: request.op, request, at: Date.now() });
+        const refusal = refuse?.(request);
+        const { response, events } =
+          refusal === undefined
+            ? engine.handle(request)
+            : { response: { result: 'err' as const, message: refusal }, events: [] };
         conn.send({ frame: 'response', id, response });
         for (const event of events) broadcast(event);
         if (request.op === 'shutdown') {

@@ -98,17 +98,21 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
     expect(text).toMatch(/^overlayd demo — simulated overlayd on \/\S+\/overlayd\.sock\n/);
     expect(text).toMatch(/spawned overlayctl serve \(pid \d+\)/);
     expect(text).toMatch(/^ +\d+\.\d{3}s {2}connected\n/m);
-    // The node id beyond 2^53 went out exactly (overlayd accepted it).
-    expect(text).toMatch(/← set_local_node_id: ok/);
-    expect(text).toMatch(/← setup_global_overlay: bridge zl-br-/);
-    expect(text).toMatch(/← add_peer: ok[\s\S]*← add_peer: ok/);
-    expect(text).toMatch(/event {14}peer_health_changed pubkey=[A-Za-z0-9+/]{8}… healthy=true/);
-    expect(text).toMatch(/← setup_service_overlay: service overlay web \(shared\)/);
-    // Three allocations at once, written in one write: the oldest in flight and two beside it.
-    expect(text).toMatch(/awaitingResponse {3}allocate_ip #\d+ \+2/);
-    expect(count(text, /← allocate_ip: 10\.200\.0\.\d+/)).toBe(3);
+    // The node id beyond 2^53 went out exactly (overlayd accepted it), then the key and the overlay.
     expect(text).toMatch(
-      /← attach_container: guest config: 10\.200\.0\.\d+\/28, port 51820, 2 peers/,
+      /set_local_node_id #1\n[\s\S]*set_local_wg_pubkey #2\n[\s\S]*setup_global_overlay #3\n[\s\S]*status #4\n/,
+    );
+    expect(text).toMatch(/← setupGlobalOverlay: bridge zl-br-[0-9a-f]{8}; zl-overlay0, 0 peers/);
+    expect(text).toMatch(/← addGlobalPeer node-b: ok[\s\S]*← addGlobalPeer node-c: ok/);
+    expect(text).toMatch(/event {14}peer_health_changed pubkey=[A-Za-z0-9+/]{8}… healthy=true/);
+    expect(text).toMatch(/← setupServiceOverlay: service overlay web \(shared\)/);
+    // Three attachments at once: the manager runs them one after the other, in call order.
+    expect(text).toMatch(
+      /← attachContainer pid 101: attached 10\.200\.0\.2\n[\s\S]*← attachContainer pid 102: attached 10\.200\.0\.3\n[\s\S]*← attachContainer pid 103: attached 10\.200\.0\.4\n/,
+    );
+    expect(text).not.toMatch(/queued/);
+    expect(text).toMatch(
+      /← attachContainerGuest: guest config: 10\.200\.0\.\d+\/28, port 51820, 2 peers/,
     );
     // The status table, keys shortened.
     expect(text).toMatch(/← status: zl-overlay0, 2 peers, 1 services/);
@@ -119,26 +123,48 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
     );
 
     const afterKill = text.slice(text.indexOf('SIGKILL overlayd ('));
-    expect(text).toMatch(/▸ SIGKILL overlayd, restart it 1500 ms later; a request waits/);
+    expect(text).toMatch(
+      /▸ SIGKILL overlayd, restart it 1500 ms later; the manager brings it back/,
+    );
     expect(afterKill).toMatch(
       /backoff +next attempt 1\/20 in 100 ms {2}\(connection closed by peer\)/,
     );
-    expect(afterKill).toMatch(/status sent while overlayd is down: it waits in the queue/);
+    expect(afterKill).toMatch(/mgr reconnecting/);
+    expect(afterKill).toMatch(/status called while overlayd is down: it waits behind the resync/);
+    // The waiting call is held by the manager, not queued in the client.
     expect(afterKill).toMatch(
-      /backoff +next attempt \d+\/20 in \d+ ms {2}\(io error: connect ECONNREFUSED\) {2}1 queued/,
+      /backoff +next attempt \d+\/20 in \d+ ms {2}\(io error: connect ECONNREFUSED\)\n/,
     );
-    expect(afterKill).toMatch(/restarting overlayd \(pid \d+\)/);
+    expect(afterKill).toMatch(/restarting overlayd \(pid \d+\): it starts empty/);
     expect(afterKill).toMatch(/event {14}reconnected endpoint=\//);
-    expect(afterKill).toMatch(/← status: no interface, 0 peers, 0 services/);
+    expect(afterKill).toMatch(/mgr reconciling +observe status, re-apply what overlayd lost/);
     expect(afterKill).toMatch(
-      /answered after the reconnect: 0 peers \(the new overlayd starts empty\)/,
+      /resynced overlayd restarted, 11 re-applied in [\d.]+ ms: set_local_node_id, set_local_wg_pubkey, setup_global_overlay, setup_service_overlay, add_peer, add_peer, register_dns, attach_container, attach_container, attach_container, attach_container\n/,
+    );
+    expect(afterKill).toMatch(/guestReattached vm-1: a new WireGuard config, 10\.200\.0\.5\n/);
+    // The call that waited is answered by the new overlayd, back to the state before the kill.
+    const resynced = afterKill.indexOf('resynced overlayd');
+    expect(afterKill.slice(resynced)).toMatch(
+      /mgr synced[\s\S]*← status: zl-overlay0, 2 peers, 1 services/,
+    );
+    expect(afterKill).toMatch(
+      /the new overlayd is back to the declared state: same interface, 2 peers and allowed IPs, 1 services/,
     );
     expect(text).not.toContain('follow:');
     expect(text).toMatch(/← shutdown: ok\n[\s\S]*overlayd exited \(code 0\)/);
-    expect(text).toMatch(/\ndone: \d+ requests sent, \d+ answered, 2 events, 2 connections\n$/);
+    // Each overlayd saw both peers come up.
+    expect(text).toMatch(/\ndone: \d+ requests sent, \d+ answered, 4 events, 2 connections\n$/);
 
-    // The inspector saw the client's actor; overlayd and its directory are gone.
-    expect(inspected.some((event) => event.type === '@xstate.snapshot')).toBe(true);
+    // The inspector saw both actors; overlayd and its directory are gone.
+    const machines = new Set(
+      inspected.flatMap((event) =>
+        event.type === '@xstate.snapshot'
+          ? [(event.snapshot as { machine?: { id: string } }).machine?.id ?? 'not a machine']
+          : [],
+      ),
+    );
+    expect(machines).toEqual(new Set(['overlaydConnection', 'overlayManager', 'not a machine']));
+    expect(ready?.manager.state).toBe('closed');
     expect(ready?.overlayd.running).toBe(false);
     expect(ready?.client.state).toBe('closed');
     expect(existsSync(dirname(ready!.overlayd.socket))).toBe(false);
@@ -147,8 +173,8 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
   it('follow: ticks nat_tick + status, and re-applies the state after each restart', async () => {
     vi.stubEnv('NO_COLOR', '');
     const demo = follow({ downMs: 100, tickMs: 30 }, true);
-    const reapplied = () => count(demo.out.plain, /re-applying the desired state/);
-    const ticks = () => count(demo.out.plain, /← nat_tick: ok/);
+    const reapplied = () => count(demo.out.plain, /resynced overlayd restarted/);
+    const ticks = () => count(demo.out.plain, /← natMaintenanceTick: ok/);
     await until(() => reapplied() === 1 && ticks() >= 2, 'two ticks');
     // NAT is on and both peers have endpoints: each tick moves them.
     expect(demo.out.plain).toMatch(
@@ -157,7 +183,7 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
     const { overlayd } = demo.handles;
     expect(() => overlayd.start()).toThrow(`overlayd is already running (pid ${overlayd.pid})`);
 
-    // Killed and restarted under the loop: the fresh overlayd gets the state again.
+    // Killed and restarted under the loop: the manager gives the fresh overlayd the state again.
     const before = ticks();
     expect(await overlayd.kill('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
     expect(overlayd.running).toBe(false);
@@ -173,12 +199,12 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
     const text = demo.out.plain;
     expect(demo.out.text).toMatch(ANSI);
     expect(demo.out.text).toContain('\x1b[1m▸ follow: nat_tick + status every few seconds');
-    expect(demo.out.text).toMatch(/\x1b\[32m← nat_tick: ok\x1b\[39m/);
+    expect(demo.out.text).toMatch(/\x1b\[32m← natMaintenanceTick: ok\x1b\[39m/);
     expect(demo.out.text).toMatch(/\x1b\[33mbackoff {10}\x1b\[39m/);
     expect(count(text, /event {14}reconnected/)).toBe(2);
-    const afterRestart = text.slice(text.lastIndexOf('re-applying the desired state'));
-    expect(afterRestart).toMatch(/← setup_global_overlay: bridge zl-br-[\s\S]*← nat_tick: ok/);
-    expect(afterRestart).toMatch(/← status: zl-overlay0, 2 peers, 0 services/);
+    const afterRestart = text.slice(text.lastIndexOf('resynced overlayd restarted'));
+    expect(afterRestart).toMatch(/mgr synced[\s\S]*← natMaintenanceTick: ok/);
+    expect(afterRestart).toMatch(/← status: zl-overlay0, 2 peers, 1 services/);
     expect(text).toMatch(/▸ shutdown\n[\s\S]*overlayd exited \(code 0\)/);
     expect(text).toMatch(/done: \d+ requests sent, \d+ answered, \d+ events, 3 connections\n$/);
   });
@@ -186,22 +212,22 @@ describe('runDemo in process', { timeout: 30_000 }, () => {
   it('follow: says so when overlayd was shut down meanwhile', async () => {
     const demo = follow({ downMs: 100 });
     await until(
-      () => /re-applying[\s\S]*← add_peer: ok[\s\S]*← add_peer: ok/.test(demo.out.text),
-      'the re-apply',
+      () => /resynced overlayd restarted[\s\S]*▸ follow:/.test(demo.out.plain),
+      'the follow loop',
     );
     // Waiting out the default 2 s tick: stopped in the middle of it.
     await demo.handles.client.request({ op: 'shutdown' });
     expect(await demo.handles.overlayd.exited).toEqual({ code: 0, signal: null });
     demo.stop();
     await demo.done;
-    expect(demo.out.text).not.toContain('← nat_tick');
+    expect(demo.out.text).not.toContain('← natMaintenanceTick');
     expect(demo.out.text).toMatch(/▸ shutdown\n.*overlayd is not running\n\ndone: /);
   });
 
   it('follow: notes failed requests and goes on; a failure at the end prints overlayd’s log', async () => {
     const demo = follow({ downMs: 100, tickMs: 20 });
-    await until(() => demo.out.text.includes('re-applying'), 'the follow loop');
-    await until(() => demo.out.text.includes('← nat_tick: ok'), 'a tick');
+    await until(() => demo.out.text.includes('▸ follow:'), 'the follow loop');
+    await until(() => demo.out.text.includes('← natMaintenanceTick: ok'), 'a tick');
     await demo.handles.client.close();
     await until(() => count(demo.out.text, /client is closed/) >= 2, 'two failed ticks');
     demo.stop();

@@ -1,6 +1,6 @@
 /**
  * The demo with `--ui` (what `npm start -- --ui` runs): the visualizer page in
- * Chromium follows the demo's real client, and its buttons kill and restart
+ * Chromium follows the demo's real client and its manager, and its buttons kill and restart
  * the demo's overlayd child process and send a request. Set
  * DEMO_SCREENSHOTS=docs to save the README's screenshots taken mid-run.
  */
@@ -45,8 +45,14 @@ describe('npm start -- --ui (Chromium)', () => {
     await page.waitForSelector(leaf('backoff'));
     await shot(page, 'demo-backoff.png');
 
+    // The manager's chart, drawn beside the connection's, follows the kill too.
+    await page.waitForSelector('.companion [data-state="overlayManager.reconnecting"].active.leaf');
+
     await page.click(control('restart overlayd'));
     await page.waitForSelector(leaf('session.connected'), { timeout: 5_000 });
+    await page.waitForSelector('.companion [data-state="overlayManager.synced"].active.leaf', {
+      timeout: 10_000,
+    });
     await page.click(control('send status'));
     await page.waitForSelector(done('send status'));
     expect(await page.$$(done('kill overlayd'))).toHaveLength(1);

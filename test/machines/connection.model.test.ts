@@ -10,7 +10,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type AnyStateNode,
   type AnyTransitionDefinition,
   createActor,
   type InspectionEvent,
@@ -21,6 +20,7 @@ import { backoffDelay } from '../../machines/backoff.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEmitted, ConnectionEvent } from '../../machines/connection.types.js';
 import { stateName } from '../../src/client/state.js';
+import { allTransitions, transitionLabel } from '../support/chart-transitions.js';
 import { CountingClock } from '../support/counting-clock.js';
 import { createFakeSocket } from '../support/fake-socket.js';
 
@@ -39,32 +39,6 @@ const inputs = [
 ];
 const AFTER_BACKOFF = 'xstate.after.backoffDelay.overlaydConnection.backoff';
 const ok = { result: 'ok' } as const;
-
-/** Every transition of the definition, labelled for the coverage list. */
-function allTransitions(root: AnyStateNode): AnyTransitionDefinition[] {
-  const found: AnyTransitionDefinition[] = [];
-  const visit = (node: AnyStateNode) => {
-    for (const list of node.transitions.values()) found.push(...list);
-    for (const child of Object.values(node.states)) visit(child as AnyStateNode);
-  };
-  visit(root);
-  return found;
-}
-
-function guardLabel(guard: unknown): string {
-  if (guard === undefined) return '';
-  if (typeof guard === 'string') return guard;
-  if (typeof guard === 'object' && guard !== null && 'type' in guard) return String(guard.type);
-  const combined = guard as { check?: unknown; guards?: unknown[] };
-  if (Array.isArray(combined.guards)) return combined.guards.map(guardLabel).join(' && ');
-  return 'inline';
-}
-
-function label(t: AnyTransitionDefinition): string {
-  const guard = guardLabel(t.guard);
-  const targets = t.target?.map((node) => node.id).join(',') ?? '(stay)';
-  return `${t.source.id} --${t.eventType}${guard ? ` [${guard}]` : ''}--> ${targets}`;
-}
 
 /** The abstract state the traversal distinguishes (the rest of the context is counters). */
 function abstractState(snapshot: Snapshot): string {
@@ -330,12 +304,14 @@ describe('connection machine: generated paths', () => {
 
 describe('connection machine: transitions covered by the generated paths', () => {
   afterAll(() => {
-    const lines = transitions.map((t) => `${String(taken.get(t)).padStart(4)}  ${label(t)}`);
+    const lines = transitions.map(
+      (t) => `${String(taken.get(t)).padStart(4)}  ${transitionLabel(t)}`,
+    );
     console.log(`transitions covered (${transitions.length}):\n${lines.join('\n')}`);
   });
 
   for (const t of transitions) {
-    it(`takes ${label(t)}`, () => {
+    it(`takes ${transitionLabel(t)}`, () => {
       expect(taken.get(t)).toBeGreaterThan(0);
     });
   }

@@ -18,16 +18,16 @@ afterAll(async () => {
 });
 
 describe('the built package', () => {
-  it('imports decodeFrame, OverlaydClient and the visualizer by package name', async () => {
+  it('imports decodeFrame, OverlaydClient, OverlayManager and the visualizer by package name', async () => {
     const project = await mkdtemp(join(tmpdir(), 'ovl-consumer-'));
     dirs.push(project);
     await mkdir(join(project, 'node_modules'));
     await symlink(ROOT, join(project, 'node_modules', 'overlayd-client'), 'dir');
     const script = [
-      "import { decodeFrame, OverlaydClient, PROTOCOL_VERSION, MAX_FRAME_BYTES } from 'overlayd-client';",
+      "import { decodeFrame, OverlaydClient, OverlayManager, PROTOCOL_VERSION, MAX_FRAME_BYTES } from 'overlayd-client';",
       "import { startVisualizer } from 'overlayd-client/visualizer';",
       'const frame = decodeFrame(\'{"frame":"response","id":18446744073709551615,"response":{"result":"ok"}}\');',
-      'console.log(JSON.stringify({ id: String(frame.id), client: typeof OverlaydClient, viz: typeof startVisualizer, PROTOCOL_VERSION, MAX_FRAME_BYTES }));',
+      'console.log(JSON.stringify({ id: String(frame.id), client: typeof OverlaydClient, manager: typeof OverlayManager, viz: typeof startVisualizer, PROTOCOL_VERSION, MAX_FRAME_BYTES }));',
     ].join('\n');
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
       cwd: project,
@@ -35,6 +35,7 @@ describe('the built package', () => {
     expect(JSON.parse(stdout)).toEqual({
       id: '18446744073709551615',
       client: 'function',
+      manager: 'function',
       viz: 'function',
       PROTOCOL_VERSION: 1,
       MAX_FRAME_BYTES: 8 * 1024 * 1024,

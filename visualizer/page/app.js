@@ -12,17 +12,27 @@ const MAX_EVENT_ROWS = 60;
 const token = new URLSearchParams(location.search).get('token') ?? '';
 const withToken = (path) => `${path}?token=${encodeURIComponent(token)}`;
 
+/** What one drawn chart keeps: its graph and its elements. */
+function chartView() {
+  return {
+    layout: null,
+    graph: null,
+    /** state id → <g> */
+    stateEls: new Map(),
+    /** graph edge id → [<g>] (drawn edges and targetless rows) */
+    edgeEls: new Map(),
+    /** path "session.connecting" → state id */
+    byPath: new Map(),
+    /** state id → node */
+    nodes: new Map(),
+  };
+}
+
+/** Companion charts drawn below the main one (the overlay manager's, beside the connection's). */
+const companions = [];
+
 const view = {
-  layout: null,
-  graph: null,
-  /** state id → <g> */
-  stateEls: new Map(),
-  /** graph edge id → [<g>] (drawn edges and targetless rows) */
-  edgeEls: new Map(),
-  /** path "session.connecting" → state id */
-  byPath: new Map(),
-  /** state id → node */
-  nodes: new Map(),
+  ...chartView(),
   sessionId: null,
   sessionActive: false,
   snapshot: null,
@@ -114,19 +124,19 @@ function roundedPath(points, radius = 7) {
   return d;
 }
 
-function addEdgeEl(edgeId, el) {
-  const list = view.edgeEls.get(edgeId) ?? [];
+function addEdgeEl(target, edgeId, el) {
+  const list = target.edgeEls.get(edgeId) ?? [];
   list.push(el);
-  view.edgeEls.set(edgeId, list);
+  target.edgeEls.set(edgeId, list);
 }
 
-function drawChart(layout) {
+function drawChart(layout, target = view, container = $('chart')) {
   const { graph } = layout;
-  view.layout = layout;
-  view.graph = graph;
+  target.layout = layout;
+  target.graph = graph;
   for (const node of graph.nodes) {
-    view.nodes.set(node.id, node);
-    view.byPath.set(node.path.join('.'), node.id);
+    target.nodes.set(node.id, node);
+    target.byPath.set(node.path.join('.'), node.id);
   }
   const edgesById = new Map(graph.edges.map((edge) => [edge.id, edge]));
 
@@ -187,7 +197,7 @@ function drawChart(layout) {
       svg('text', { x: item.x + 10, y: item.y + item.height / 2 + 4 }, g).textContent = item.title;
       continue;
     }
-    const node = view.nodes.get(item.id);
+    const node = target.nodes.get(item.id);
     const isRoot = node.parent === null;
     const compound = node.children.length > 0;
     const classes = ['state', node.type];
@@ -204,7 +214,7 @@ function drawChart(layout) {
       },
       nodeLayer,
     );
-    view.stateEls.set(node.id, g);
+    target.stateEls.set(node.id, g);
     svg('title', {}, g).textContent = node.description ?? `${node.id} (${node.type})`;
     svg(
       'rect',
@@ -263,7 +273,7 @@ function drawChart(layout) {
       let text;
       if (row.kind === 'self') {
         text = labelText(g, row.text, { ...attrs, 'data-edge': row.edgeId });
-        addEdgeEl(row.edgeId, text);
+        addEdgeEl(target, row.edgeId, text);
       } else {
         text = svg('text', attrs, g);
         const space = row.text.indexOf(' ');
@@ -317,27 +327,27 @@ function drawChart(layout) {
         : item.label.y + item.label.height / 2 + 4;
       labelText(label, item.label.text, { x: item.label.x + 5, y: firstLine }, item.label.stacked);
     }
-    if (item.edgeId) addEdgeEl(item.edgeId, g);
+    if (item.edgeId) addEdgeEl(target, item.edgeId, g);
   }
 
-  $('chart').replaceChildren(root);
+  container.replaceChildren(root);
 }
 
 // ---- state ----
 
-function activeIds(value) {
+function activeIds(value, target = view) {
   const ids = new Set();
-  if (view.graph) ids.add(view.graph.root);
+  if (target.graph) ids.add(target.graph.root);
   const walk = (prefix, current) => {
     if (typeof current === 'string') {
-      const id = view.byPath.get([...prefix, current].join('.'));
+      const id = target.byPath.get([...prefix, current].join('.'));
       if (id) ids.add(id);
       return;
     }
     if (!current || typeof current !== 'object') return;
     for (const [key, inner] of Object.entries(current)) {
       const path = [...prefix, key];
-      const id = view.byPath.get(path.join('.'));
+      const id = target.byPath.get(path.join('.'));
       if (id) ids.add(id);
       walk(path, inner);
     }
@@ -360,19 +370,25 @@ function valueText(value) {
   return leaves.join(', ');
 }
 
-function applySnapshot(message) {
-  const { snapshot } = message;
-  const active = activeIds(snapshot.value);
+/** Marks the active states of `target`'s chart; returns the active leaf's tone. */
+function highlight(target, value) {
+  const active = activeIds(value, target);
   let leafTone = 'default';
-  for (const [id, el] of view.stateEls) {
+  for (const [id, el] of target.stateEls) {
     const on = active.has(id);
-    const node = view.nodes.get(id);
+    const node = target.nodes.get(id);
     const leaf = on && !node.children.some((child) => active.has(child));
     el.classList.toggle('active', on);
     el.classList.toggle('leaf', leaf);
     el.setAttribute('data-active', on ? 'true' : 'false');
     if (leaf) leafTone = toneOf(node);
   }
+  return leafTone;
+}
+
+function applySnapshot(message) {
+  const { snapshot } = message;
+  const leafTone = highlight(view, snapshot.value);
   const pill = $('current-state');
   pill.textContent = valueText(snapshot.value) || '—';
   pill.dataset.tone = snapshot.status === 'active' ? leafTone : 'done';
@@ -393,6 +409,93 @@ function onSnapshot(message) {
   view.sessionActive = active;
   view.snapshot = message;
   applySnapshot(message);
+}
+
+// ---- companion charts ----
+
+function addCompanion(layout) {
+  const target = { ...chartView(), sessionId: null, sessionActive: false };
+  const section = html('div', { className: 'companion', dataset: { machine: layout.graph.id } });
+  const head = html('div', { className: 'panel-head' }, section);
+  html('h2', {}, head, layout.graph.id);
+  target.pill = html(
+    'span',
+    { className: 'pill pill-state', dataset: { tone: 'idle' } },
+    head,
+    '—',
+  );
+  const chart = html('div', { className: 'chart' }, section);
+  target.context = html('div', { className: 'context companion-context' }, section);
+  $('companions').appendChild(section);
+  drawChart(layout, target, chart);
+  companions.push(target);
+}
+
+function onCompanionSnapshot(message) {
+  for (const target of companions) {
+    if (message.machineId !== target.graph.id) continue;
+    const active = message.snapshot.status === 'active';
+    if (message.sessionId !== target.sessionId && !active && target.sessionActive) continue;
+    target.sessionId = message.sessionId;
+    target.sessionActive = active;
+    const tone = highlight(target, message.snapshot.value);
+    target.pill.textContent = valueText(message.snapshot.value) || '—';
+    target.pill.dataset.tone = active ? tone : 'done';
+    renderCompanionContext(target.context, message.snapshot.context);
+  }
+}
+
+/** A companion's context: its scalars and small records as metrics, the rest raw. */
+function renderCompanionContext(box, context) {
+  box.replaceChildren();
+  if (!context || typeof context !== 'object') return;
+  const grid = html('div', { className: 'grid' }, box);
+  for (const [key, value] of Object.entries(context)) {
+    if (value === null || typeof value !== 'object') {
+      metric(grid, key, value === null ? 'none' : String(value), {
+        tone: value === null ? 'none' : '',
+      });
+    } else if (key === 'declared') {
+      const parts = Object.entries(value).filter(([, count]) => count > 0);
+      metric(
+        grid,
+        key,
+        parts.length === 0 ? 'nothing' : parts.map(([k, n]) => `${n} ${k}`).join(', '),
+        {
+          wide: true,
+        },
+      );
+    } else if (key === 'lastFailure') {
+      metric(grid, key, `${value.step}: ${value.answer ?? value.message}`, {
+        wide: true,
+        tone: 'danger',
+      });
+    } else if (key === 'lastResync') {
+      metric(
+        grid,
+        key,
+        `${value.overlayd}, ${value.reapplied.length} re-applied in ${value.durationMs} ms`,
+        {
+          wide: true,
+        },
+      );
+    }
+  }
+  const details = html('details', { className: 'raw' }, box);
+  html('summary', {}, details, 'raw context');
+  html('pre', {}, details, JSON.stringify(context, null, 2));
+}
+
+/** Flash the transitions a companion took (its edge ids are its own). */
+function onCompanionMicrostep(message) {
+  for (const target of companions) {
+    for (const taken of message.transitions ?? []) {
+      for (const el of target.edgeEls.get(taken.edgeId) ?? []) {
+        el.classList.add('taken');
+        setTimeout(() => el.classList.remove('taken'), 900);
+      }
+    }
+  }
 }
 
 // ---- context ----
@@ -723,6 +826,7 @@ function onHello(message) {
     view.scheduled.set(`${timer.sessionId} ${timer.id}`, timer);
   }
   if (message.current) onSnapshot(message.current);
+  for (const current of message.companions ?? []) onCompanionSnapshot(current);
   for (const entry of message.transitions ?? []) onTransition(entry, false);
   for (const event of message.events ?? []) onEvent(event);
   document.documentElement.dataset.ready = 'true';
@@ -738,6 +842,7 @@ function onMessage(message) {
       break;
     case '@xstate.snapshot':
       onSnapshot(message);
+      onCompanionSnapshot(message);
       break;
     case '@xstate.event':
       onEvent(message);
@@ -747,6 +852,7 @@ function onMessage(message) {
       break;
     case '@xstate.microstep':
       onMicrostep(message);
+      onCompanionMicrostep(message);
       break;
     case 'viz.transition':
       onTransition(message.transition);
@@ -793,6 +899,9 @@ async function main() {
   const response = await fetch(withToken('/graph.json'), { cache: 'no-store' });
   if (!response.ok) throw new Error(`graph.json: HTTP ${response.status}`);
   drawChart(await response.json());
+  const more = await fetch(withToken('/companions.json'), { cache: 'no-store' });
+  if (!more.ok) throw new Error(`companions.json: HTTP ${more.status}`);
+  for (const layout of await more.json()) addCompanion(layout);
   document.documentElement.dataset.chart = 'drawn';
   connect();
   setInterval(tick, 100);

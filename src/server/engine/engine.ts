@@ -50,16 +50,17 @@
  *   but not shown anywhere; keys are opaque strings (not checked).
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  AttachHandle,
-  DedicatedServiceStatus,
-  OverlaydEvent,
-  OverlaydRequest,
-  OverlaydResponse,
-  PeerScope,
-  RequestOf,
-  ResponseOf,
-  U64,
+import {
+  type AttachHandle,
+  attachHandleKey,
+  type DedicatedServiceStatus,
+  type OverlaydEvent,
+  type OverlaydRequest,
+  type OverlaydResponse,
+  type PeerScope,
+  type RequestOf,
+  type ResponseOf,
+  type U64,
 } from '../../protocol/index.js';
 import { type Cidr, containsCidr, formatCidr, parseCidr, subnetAt } from './cidr.js';
 import { IpAllocator } from './ip-allocator.js';
@@ -386,7 +387,7 @@ export class Engine {
 
   #attach(request: RequestOf<'attach_container'>): OverlaydResponse {
     const { handle, service } = request;
-    const key = handleKey(handle);
+    const key = attachHandleKey(handle);
     if (this.#attachments.has(key)) refuse(`${key} is already attached`);
     const overlay =
       this.#services.get(service) ??
@@ -426,7 +427,7 @@ export class Engine {
   }
 
   #detach(handle: AttachHandle): void {
-    const key = handleKey(handle);
+    const key = attachHandleKey(handle);
     const attachment = this.#attachments.get(key) ?? refuse(`${key} is not attached`);
     attachment.allocator.release(attachment.ip);
     this.#attachments.delete(key);
@@ -477,18 +478,6 @@ export class Engine {
 
 function exhausted(allocator: IpAllocator): never {
   return refuse(`no free address in ${allocator.text}`);
-}
-
-/** A handle's identity, also its name in messages: `linux_pid 42`. */
-function handleKey(handle: AttachHandle): string {
-  switch (handle.platform) {
-    case 'linux_pid':
-      return `linux_pid ${handle.pid}`;
-    case 'windows_container':
-      return `windows_container ${handle.container_id}`;
-    case 'guest_managed':
-      return `guest_managed ${handle.id}`;
-  }
 }
 
 function serviceOverlay(service: string, overlay: ServiceOverlay): ResponseOf<'service_overlay'> {

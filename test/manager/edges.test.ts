@@ -1,0 +1,284 @@
+/**
+ * OverlayManager at its edges, against a scripted server on a real socket
+ * (answers the simulated engine never gives: an older server's, a misfit, a
+ * request left unanswered), a server that stays away until the client gives
+ * up reconnecting, and an in-process overlayd whose engine outlives a dropped
+ * connection.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ClosedError,
+  type ManagerEvent,
+  OverlayManager,
+  ProtocolError,
+  ResyncError,
+} from '../../src/index.js';
+import { Engine } from '../../src/server/engine/engine.js';
+import { startOverlayd } from '../../src/server/overlayd.js';
+import {
+  answer,
+  type ScriptedServer,
+  startScriptedServer,
+  successFor,
+} from '../support/scripted-server.js';
+
+let server: ScriptedServer | undefined;
+let manager: OverlayManager | undefined;
+afterEach(async () => {
+  await manager?.close();
+  await server?.dispose();
+  manager = undefined;
+  server = undefined;
+});
+
+const DECLARE_DNS = { name: 'a.local', ip: '10.0.0.1' };
+
+describe('OverlayManager edges', () => {
+  it("accepts an older server's bridge_name for a service overlay, and refuses misfit attach answers", async () => {
+    server = await startScriptedServer((request) => {
+      const { id } = request;
+      switch (request.request.op) {
+        case 'setup_service_overlay':
+          return {
+            frames: [{ frame: 'response', id, response: { result: 'bridge_name', name: 'web' } }],
+          };
+        case 'attach_container':
+          // A guest's answer to a pid handle, and a pid's answer to a guest handle.
+          return request.request.handle.platform === 'guest_managed'
+            ? { frames: [successFor(request)] }
+            : {
+                frames: [
+                  {
+                    frame: 'response',
+                    id,
+                    response: {
+                      result: 'guest_config',
+                      overlay_ip: '10.0.0.2',
+                      prefix_len: 24,
+                      private_key: 'k',
+                      public_key: 'p',
+                      listen_port: 1,
+                      peers: [],
+                    },
+                  },
+                ],
+              };
+        default:
+          return answer(request, 1);
+      }
+    });
+    manager = await OverlayManager.connect(server.endpoint);
+    expect(await manager.setupServiceOverlay({ service: 'web', mode: 'shared' })).toEqual({
+      result: 'bridge_name',
+      name: 'web',
+    });
+    const pid = await manager
+      .attachContainer({
+        handle: { platform: 'linux_pid', pid: 1 },
+        service: 'web',
+        joinGlobal: false,
+      })
+      .catch((error: unknown) => error);
+    expect(pid).toBeInstanceOf(ProtocolError);
+    expect((pid as Error).message).toContain(
+      'overlayd answered op attach_container with result guest_config (expected attached)',
+    );
+    const guest = await manager
+      .attachContainerGuest({ id: 'vm', service: 'web', joinGlobal: false })
+      .catch((error: unknown) => error);
+    expect((guest as Error).message).toContain('with result attached (expected guest_config)');
+  });
+
+  it('goes degraded on a resync request that times out, then syncs on the retry', async () => {
+    let statusOnSecond = 0;
+    server = await startScriptedServer((request, connection) => {
+      if (connection === 2 && request.request.op === 'status' && ++statusOnSecond === 1) {
+        return { silent: true };
+      }
+      return answer(request, connection);
+    });
+    manager = await OverlayManager.connect(server.endpoint, { requestTimeoutMs: 300 });
+    await manager.registerDns(DECLARE_DNS);
+    const events: ManagerEvent[] = [];
+    manager.onEvent((event) => events.push(event));
+    manager.onEvent(() => {
+      throw new Error('a listener that throws changes nothing');
+    });
+    await server.stop();
+    await server.restart();
+    const resynced = new Promise<void>((resolve) => {
+      manager?.onEvent((event) => {
+        if (event.event === 'resynced') resolve();
+      });
+    });
+    await resynced;
+    const failed = events.find((event) => event.event === 'resyncFailed');
+    expect(failed).toMatchObject({ step: 'status', code: 'OVERLAYD_TIMEOUT', retryInMs: 100 });
+    expect(failed).not.toHaveProperty('answer');
+    // The scripted status is empty: a "restarted" overlayd, so the name went again.
+    expect(events.find((event) => event.event === 'resynced')).toMatchObject({
+      overlayd: 'restarted',
+      reapplied: [{ layer: 'dns', step: 'register_dns a.local' }],
+    });
+    expect(manager.state).toBe('synced');
+  });
+
+  it('fails waiting calls when the client gives up, and reconnects on the next call', async () => {
+    server = await startScriptedServer();
+    manager = await OverlayManager.connect(server.endpoint, { reconnect: { attempts: 2 } });
+    await manager.registerDns(DECLARE_DNS);
+    await server.stop();
+    // Made once the manager knows the connection dropped: it waits for the reconnect.
+    while (manager.state === 'synced') await new Promise((resolve) => setTimeout(resolve, 5));
+    const waiting = manager.status().catch((error: unknown) => error);
+    const gaveUp = await waiting;
+    expect(gaveUp).toBeInstanceOf(ClosedError);
+    expect(gaveUp).toMatchObject({ delivery: 'not-sent', op: 'status' });
+    expect((gaveUp as Error).message).toContain('the client gave up reconnecting');
+    expect(manager.state).toBe('offline');
+    await server.restart();
+    // A call while offline starts a new connect cycle and waits behind the resync.
+    const status = await manager.status();
+    expect(status.result).toBe('status');
+    const ops = server.received.filter((entry) => entry.connection === 2);
+    expect(ops.map((entry) => entry.frame.request.op)).toEqual([
+      'status',
+      'register_dns',
+      'status',
+    ]);
+  });
+
+  it('does not resync when nothing was declared', async () => {
+    server = await startScriptedServer();
+    manager = await OverlayManager.connect(server.endpoint);
+    await server.stop();
+    await server.restart();
+    await manager.status();
+    expect(server.received.map((entry) => entry.frame.request.op)).toEqual(['status']);
+    expect(manager.actor.getSnapshot().context.resyncs).toBe(0);
+  });
+
+  it('fails a call made while degraded at once, and whenSynced waits for the retry', async () => {
+    let refuse = true;
+    server = await startScriptedServer((request, connection) => {
+      if (connection === 2 && request.request.op === 'register_dns' && refuse) {
+        refuse = false;
+        return {
+          frames: [
+            { frame: 'response', id: request.id, response: { result: 'err', message: 'busy' } },
+          ],
+        };
+      }
+      return answer(request, connection);
+    });
+    manager = await OverlayManager.connect(server.endpoint, {
+      retryBackoff: { initialDelayMs: 400 },
+    });
+    await manager.registerDns(DECLARE_DNS);
+    const degraded = new Promise<void>((resolve) => {
+      manager?.onEvent((event) => {
+        if (event.event === 'resyncFailed') resolve();
+      });
+    });
+    await server.stop();
+    await server.restart();
+    await degraded;
+    const refused = await manager.natMaintenanceTick().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ResyncError);
+    expect(refused).toMatchObject({
+      step: 'register_dns a.local',
+      delivery: 'not-sent',
+      op: 'nat_tick',
+    });
+    expect((refused as Error).message).toContain('overlayd answered err: busy');
+    await manager.whenSynced();
+    expect(manager.state).toBe('synced');
+  });
+
+  it('with reconnect off, goes offline at the drop and reconnects once, for the next call', async () => {
+    server = await startScriptedServer();
+    manager = await OverlayManager.connect(server.endpoint, { reconnect: false });
+    await manager.registerDns(DECLARE_DNS);
+    await server.stop();
+    while (manager.state !== 'offline') await new Promise((resolve) => setTimeout(resolve, 5));
+    await server.restart();
+    await manager.natMaintenanceTick();
+    const ops = server.received.filter((entry) => entry.connection === 2);
+    expect(ops.map((entry) => entry.frame.request.op)).toEqual([
+      'status',
+      'register_dns',
+      'nat_tick',
+    ]);
+    expect(manager.state).toBe('synced');
+  });
+
+  it('holds calls made before the first connection until it is up; close() while connecting settles them', async () => {
+    server = await startScriptedServer();
+    const early = new OverlayManager(server.endpoint);
+    manager = early;
+    expect(early.state).toBe('connecting');
+    const waiting = early.serviceCount();
+    const synced = early.whenSynced();
+    await early.open();
+    await synced;
+    expect(await waiting).toBe(0);
+
+    const never = new OverlayManager(`${server.endpoint}.absent`);
+    const held = never.status().catch((error: unknown) => error);
+    const unsynced = never.whenSynced().catch((error: unknown) => error);
+    await never.close();
+    expect(await held).toMatchObject({
+      code: 'OVERLAYD_CLOSED',
+      delivery: 'not-sent',
+      op: 'status',
+    });
+    expect(await unsynced).toBeInstanceOf(ClosedError);
+    await expect(never.open()).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('re-applies nothing after a dropped connection to the same overlayd (its state kept)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'manager-same-'));
+    const socket = join(dir, 'o.sock');
+    const engine = new Engine();
+    const ops: string[] = [];
+    const start = () =>
+      startOverlayd({ socket, engine, serve: { group: null }, onRequest: (e) => ops.push(e.op) });
+    let overlayd = await start();
+    try {
+      manager = await OverlayManager.connect(socket);
+      await manager.setupGlobalOverlay({
+        nodeId: 1,
+        wgPubkey: 'KEY',
+        deployment: 'd',
+        instanceId: 'i',
+        clusterCidr: '10.9.0.0/16',
+        wgPort: 51820,
+        natEnabled: false,
+      });
+      await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+      await manager.attachContainer({
+        handle: { platform: 'linux_pid', pid: 9 },
+        service: 'web',
+        joinGlobal: false,
+      });
+      await manager.registerDns(DECLARE_DNS);
+      const resynced = new Promise<ManagerEvent>((resolve) => {
+        manager?.onEvent((event) => {
+          if (event.event === 'resynced') resolve(event);
+        });
+      });
+      // The connection drops; the overlayd (its engine) lives on.
+      await overlayd.close();
+      ops.length = 0;
+      overlayd = await start();
+      expect(await resynced).toMatchObject({ overlayd: 'same', reapplied: [] });
+      expect(ops).toEqual(['status']);
+    } finally {
+      await overlayd.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

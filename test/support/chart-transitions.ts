@@ -1,0 +1,28 @@
+/** Every transition of a machine definition, labelled, for the model-based tests' coverage lists. */
+import type { AnyStateNode, AnyTransitionDefinition } from 'xstate';
+
+export function allTransitions(root: AnyStateNode): AnyTransitionDefinition[] {
+  const found: AnyTransitionDefinition[] = [];
+  const visit = (node: AnyStateNode) => {
+    for (const list of node.transitions.values()) found.push(...list);
+    for (const child of Object.values(node.states)) visit(child as AnyStateNode);
+  };
+  visit(root);
+  return found;
+}
+
+function guardLabel(guard: unknown): string {
+  if (guard === undefined) return '';
+  if (typeof guard === 'string') return guard;
+  if (typeof guard === 'object' && guard !== null && 'type' in guard) return String(guard.type);
+  const combined = guard as { check?: unknown; guards?: unknown[] };
+  if (Array.isArray(combined.guards)) return combined.guards.map(guardLabel).join(' && ');
+  return 'inline';
+}
+
+/** `source --event [guard]--> targets` */
+export function transitionLabel(t: AnyTransitionDefinition): string {
+  const guard = guardLabel(t.guard);
+  const targets = t.target?.map((node) => node.id).join(',') ?? '(stay)';
+  return `${t.source.id} --${t.eventType}${guard ? ` [${guard}]` : ''}--> ${targets}`;
+}
