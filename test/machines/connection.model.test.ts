@@ -10,9 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AnyActorRef,
   type AnyTransitionDefinition,
   createActor,
-  type InspectionEvent,
   type SnapshotFrom,
 } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
@@ -20,7 +20,11 @@ import { backoffDelay } from '../../machines/backoff.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEmitted, ConnectionEvent } from '../../machines/connection.types.js';
 import { stateName } from '../../src/client/state.js';
-import { allTransitions, transitionLabel } from '../support/chart-transitions.js';
+import {
+  allTransitions,
+  countTransitionsTaken,
+  transitionLabel,
+} from '../support/chart-transitions.js';
 import { CountingClock } from '../support/counting-clock.js';
 import { createFakeSocket } from '../support/fake-socket.js';
 
@@ -184,12 +188,7 @@ function replay(input: (typeof inputs)[number], steps: Step[]) {
   const actor = createActor(machine, {
     input,
     clock,
-    inspect: (event: InspectionEvent) => {
-      if (event.type !== '@xstate.microstep' || event.actorRef !== actor) return;
-      for (const t of event._transitions) {
-        if (taken.has(t)) taken.set(t, (taken.get(t) ?? 0) + 1);
-      }
-    },
+    inspect: countTransitionsTaken(taken, (): AnyActorRef => actor),
   });
   const count = (token: number) => settled.set(token, (settled.get(token) ?? 0) + 1);
   actor.on('requests.answered', (e: ConnectionEmitted) => {

@@ -12,11 +12,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AnyActorRef,
   type AnyTransitionDefinition,
   createActor,
   type EventObject,
   fromCallback,
-  type InspectionEvent,
   type SnapshotFrom,
 } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
@@ -27,7 +27,11 @@ import type {
   ManagerMachineEvent,
   ResyncEvent,
 } from '../../machines/manager.types.js';
-import { allTransitions, transitionLabel } from '../support/chart-transitions.js';
+import {
+  allTransitions,
+  countTransitionsTaken,
+  transitionLabel,
+} from '../support/chart-transitions.js';
 import { CountingClock } from '../support/counting-clock.js';
 
 /** The resync actors started, each with the `sendBack` a test step reports through. */
@@ -101,12 +105,7 @@ function replay(steps: Step[]) {
   const actor = createActor(machine, {
     input,
     clock,
-    inspect: (event: InspectionEvent) => {
-      if (event.type !== '@xstate.microstep' || event.actorRef !== actor) return;
-      for (const t of event._transitions) {
-        if (taken.has(t)) taken.set(t, (taken.get(t) ?? 0) + 1);
-      }
-    },
+    inspect: countTransitionsTaken(taken, (): AnyActorRef => actor),
   });
   actor.on('resynced', (e) => emitted.push(e));
   actor.on('resyncFailed', (e) => emitted.push(e));

@@ -1,5 +1,5 @@
 /** Every transition of a machine definition, labelled, for the model-based tests' coverage lists. */
-import type { AnyStateNode, AnyTransitionDefinition } from 'xstate';
+import type { AnyActorRef, AnyStateNode, AnyTransitionDefinition, InspectionEvent } from 'xstate';
 
 export function allTransitions(root: AnyStateNode): AnyTransitionDefinition[] {
   const found: AnyTransitionDefinition[] = [];
@@ -25,4 +25,21 @@ export function transitionLabel(t: AnyTransitionDefinition): string {
   const guard = guardLabel(t.guard);
   const targets = t.target?.map((node) => node.id).join(',') ?? '(stay)';
   return `${t.source.id} --${t.eventType}${guard ? ` [${guard}]` : ''}--> ${targets}`;
+}
+
+/**
+ * An `inspect` observer that counts, in `taken`, each listed transition the
+ * actor `self()` takes (microsteps of child actors are not counted).
+ */
+export function countTransitionsTaken(
+  taken: Map<AnyTransitionDefinition, number>,
+  self: () => AnyActorRef | undefined,
+): (event: InspectionEvent) => void {
+  return (event) => {
+    if (event.type !== '@xstate.microstep' || event.actorRef !== self()) return;
+    for (const t of event._transitions) {
+      const count = taken.get(t);
+      if (count !== undefined) taken.set(t, count + 1);
+    }
+  };
 }
