@@ -36,6 +36,13 @@ export interface SoakOptions {
   serverScript?: string;
   /** The client's window of requests in flight (default: the client's, 16). */
   maxInFlight?: number;
+  /**
+   * Spread the requests over at least this many server restarts (default 0:
+   * as fast as they go): the k-th of n+1 equal shares of the requests waits
+   * for restart k. A fast client can otherwise finish before the server has
+   * been killed more than once or twice.
+   */
+  spreadOverRestarts?: number;
 }
 
 export interface SoakCheck {
@@ -104,6 +111,8 @@ function socketListeners(socket: Socket): number {
 /** Starts the server child, SIGKILLs it `restartEveryMs` after it is ready, and starts it again. */
 class Supervisor {
   restarts = 0;
+  /** Callers waiting for a number of restarts, woken as each one happens. */
+  #waiting: Array<{ restarts: number; wake: () => void }> = [];
   #child: ChildProcess | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -130,6 +139,21 @@ class Supervisor {
     return this.#firstReady;
   }
 
+  /** Resolves once the server has been restarted `restarts` times (or is stopping). */
+  restarted(restarts: number): Promise<void> {
+    if (this.restarts >= restarts || this.#stopping) return Promise.resolve();
+    return new Promise((wake) => this.#waiting.push({ restarts, wake }));
+  }
+
+  #wakeWaiting(): void {
+    const still = [];
+    for (const waiter of this.#waiting) {
+      if (this.restarts >= waiter.restarts || this.#stopping) waiter.wake();
+      else still.push(waiter);
+    }
+    this.#waiting = still;
+  }
+
   #start(): void {
     const child = spawn(process.execPath, [this.script, this.endpoint, this.logPath], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -154,12 +178,14 @@ class Supervisor {
         return;
       }
       this.restarts++;
+      this.#wakeWaiting();
       this.#start();
     });
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#wakeWaiting();
     clearTimeout(this.#timer);
     const child = this.#child;
     if (child === undefined) return;
@@ -239,9 +265,11 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       }
     }
   };
+  const spread = Math.max(0, Math.floor(options.spreadOverRestarts ?? 0));
   const caller = async () => {
     while (next < total && performance.now() < deadline) {
       const i = next++;
+      if (spread > 0) await supervisor.restarted(Math.floor((i * (spread + 1)) / total));
       await client.call({ op: 'register_dns', name: `r${i}.soak`, ip: '10.0.0.1' }).then(
         () => settle(i, RESOLVED),
         (error: unknown) => {

@@ -1,7 +1,7 @@
 /**
  * OverlaydClient over real Unix sockets against the reference accept loop.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OverlaydClient } from '../../src/client/client.js';
 import {
   AbortedError,
@@ -16,6 +16,7 @@ import {
 } from '../../src/errors.js';
 import type { OverlaydEvent, OverlaydRequestInput } from '../../src/protocol/index.js';
 import { U64_MAX } from '../../src/protocol/index.js';
+import { cleanupAfterEach } from '../support/cleanups.js';
 import { CountingClock } from '../support/counting-clock.js';
 import {
   answer,
@@ -25,10 +26,7 @@ import {
 } from '../support/scripted-server.js';
 
 const DEAD = '/nonexistent/zlayer-overlayd-test.sock';
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function server(script = answer): Promise<ScriptedServer> {
   const s = await startScriptedServer(script);

@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { createConnection } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ClientOptions, OverlaydClient } from '../../src/client/client.js';
 import type { ClientState } from '../../src/client/state.js';
 import { OverlaydError } from '../../src/errors.js';
@@ -23,16 +23,11 @@ import {
   type Step,
   startChaosServer,
 } from '../support/chaos-server.js';
+import { cleanupAfterEach } from '../support/cleanups.js';
 import { successFor } from '../support/scripted-server.js';
+import { FAST_BACKOFF, KEY, VICTIM } from './fixtures.js';
 
-const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 50 };
-const KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';
-const VICTIM = { op: 'allocate_ip', service: 'web', join_global: true } as const;
-
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 interface Harness {
   server: ChaosServer;

@@ -5,12 +5,13 @@
 import { createConnection, type Socket } from 'node:net';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LATE_IDS_REMEMBERED } from '../../machines/connection.machine.js';
 import { type ClientOptions, OverlaydClient } from '../../src/client/client.js';
 import { CodecError } from '../../src/errors.js';
 import { decodeFrame, encodeFrame } from '../../src/protocol/index.js';
 import { answer, type ChaosScript, frameBytes, startChaosServer } from '../support/chaos-server.js';
+import { cleanupAfterEach } from '../support/cleanups.js';
 import { successFor } from '../support/scripted-server.js';
 
 setFlagsFromString('--expose-gc');
@@ -18,10 +19,7 @@ const gc = runInNewContext('gc') as () => void;
 const MIB = 1024 * 1024;
 const KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function connected(script: ChaosScript, options: ClientOptions = {}) {
   const server = await startChaosServer(script);

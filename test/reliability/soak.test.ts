@@ -20,6 +20,9 @@ describe.each([16, 1])(
         concurrency: 32,
         restartEveryMs: 200,
         maxInFlight,
+        // At least 3 restarts however fast the client goes (a window of 16 can
+        // otherwise finish within a server's second life on a quiet machine).
+        spreadOverRestarts: 3,
         // The server runs as a child process: the build the test setup made.
         serverScript: join(ROOT, 'dist', 'bench', 'soak-server.js'),
       });

@@ -7,7 +7,7 @@
  * connection (the length prefix kept the stream in step), or after a
  * reconnect for an advertised length over 8 MiB.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OverlaydClient } from '../../src/client/client.js';
 import {
   ClosedError,
@@ -17,16 +17,14 @@ import {
 } from '../../src/errors.js';
 import { MAX_FRAME_BYTES, type RequestFrame } from '../../src/protocol/index.js';
 import { type ChaosServer, type Step, startChaosServer } from '../support/chaos-server.js';
+import { cleanupAfterEach } from '../support/cleanups.js';
 import { successFor } from '../support/scripted-server.js';
+import { VICTIM } from './fixtures.js';
 
-const VICTIM = { op: 'allocate_ip', service: 'web', join_global: true } as const;
 /** Generous for a shared 2-core machine; the deadline (30 s) is what it must not wait for. */
 const AT_ONCE_MS = 1_000;
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 interface Case {
   server: ChaosServer;

@@ -6,7 +6,7 @@
  * rule, events, close(), and a write that provably never left.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ClientOptions, OverlaydClient } from '../../src/client/client.js';
 import { ClosedError, type OverlaydError } from '../../src/errors.js';
 import type { RequestFrame } from '../../src/protocol/index.js';
@@ -18,16 +18,11 @@ import {
   frameBytes,
   startChaosServer,
 } from '../support/chaos-server.js';
+import { cleanupAfterEach } from '../support/cleanups.js';
 import { successFor } from '../support/scripted-server.js';
+import { FAST_BACKOFF, KEY, VICTIM } from './fixtures.js';
 
-const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 50 };
-const ALLOCATE = { op: 'allocate_ip', service: 'web', join_global: true } as const;
-const KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';
-
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 interface Harness {
   server: ChaosServer;
@@ -98,7 +93,7 @@ describe('a window of requests in flight', () => {
     const [a, b, c] = await Promise.all([
       settle(client.call({ op: 'status' })),
       settle(client.call({ op: 'nat_tick' })),
-      settle(client.call(ALLOCATE)),
+      settle(client.call(VICTIM)),
     ]);
     for (const outcome of [a, b]) {
       expect(outcome.ok).toBe(false);
@@ -122,7 +117,7 @@ describe('a window of requests in flight', () => {
     const controller = new AbortController();
     const timedOut = settle(client.call({ op: 'status' }, { timeoutMs: 80 }));
     const behind = client.call({ op: 'nat_tick' });
-    const aborted = settle(client.call(ALLOCATE, { signal: controller.signal }));
+    const aborted = settle(client.call(VICTIM, { signal: controller.signal }));
     controller.abort();
     const started = performance.now();
     expect(await aborted).toMatchObject({
@@ -151,7 +146,7 @@ describe('a window of requests in flight', () => {
     const [a, b, c] = await Promise.all([
       settle(client.call({ op: 'status' }, { timeoutMs: 150 })),
       settle(client.call({ op: 'nat_tick' })),
-      settle(client.call(ALLOCATE)),
+      settle(client.call(VICTIM)),
     ]);
     expect(a).toMatchObject({ ok: false, error: { code: 'OVERLAYD_TIMEOUT', delivery: 'sent' } });
     expect(b).toMatchObject({ ok: false, error: { code: 'OVERLAYD_CLOSED', delivery: 'sent' } });

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const SOURCES = ['src', 'machines', 'visualizer', 'tsconfig.json', 'tsconfig.build.json'];
+const SOURCES = ['src', 'machines', 'visualizer', 'bench', 'tsconfig.json', 'tsconfig.build.json'];
 const OUTPUTS = ['dist/src/cli/main.js', 'dist/src/demo/main.js'];
 
 /** The newest mtime of the TypeScript sources under `path`. */
