@@ -23,7 +23,14 @@ import type {
   ResyncReport,
 } from '../../machines/manager.types.js';
 import { type ClientEvent, type ClientOptions, OverlaydClient } from '../client/client.js';
-import { ClosedError, OverlaydError, OverlayError, ProtocolError, ResyncError } from '../errors.js';
+import {
+  AbortedError,
+  ClosedError,
+  OverlaydError,
+  OverlayError,
+  ProtocolError,
+  ResyncError,
+} from '../errors.js';
 import type {
   OverlaydRequestInput,
   OverlaydResponse,
@@ -112,6 +119,14 @@ export class OverlayManager {
   readonly #reconnectAttempts: number;
   #lock: Promise<unknown> = Promise.resolve();
   #link: 'up' | 'down' | 'lost' = 'down';
+  /**
+   * Aborted when the connection calls went out on goes down: a call the
+   * client still holds unwritten then (queued behind a full window, or put
+   * back after a write that provably never left) would otherwise be the
+   * first request on the next connection, ahead of the resync, and then be
+   * re-applied by it as well: run twice on the new overlayd.
+   */
+  #connection = new AbortController();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -370,13 +385,25 @@ export class OverlayManager {
 
   /** Send one request once the chart is `synced`, and record what overlayd accepted. */
   async #send<R extends OverlaydRequestInput>(request: R): Promise<ResultFor<R['op']>> {
-    while (this.state !== 'synced') await this.#waitForGate(request.op);
-    // Same turn as the state check: the request is queued before anything can change it.
-    const response = await this.client.call(request);
-    this.#record.accept(request, response as OverlaydResponse);
-    // An answer that arrives after close() changes a record nobody will re-apply.
-    if (!this.#closed) this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
-    return response;
+    for (;;) {
+      while (this.state !== 'synced') await this.#waitForGate(request.op);
+      // Same turn as the state check: the request is queued before anything can change it.
+      const connection = this.#connection.signal;
+      let response: ResultFor<R['op']>;
+      try {
+        response = await this.client.call(request, { signal: connection });
+      } catch (error) {
+        // Never written, and its connection is gone: wait behind the next resync, then go.
+        if (connection.aborted && !this.#closed && isUnwritten(error)) continue;
+        throw error;
+      }
+      this.#record.accept(request, response as OverlaydResponse);
+      // An answer that arrives after close() changes a record nobody will re-apply.
+      if (!this.#closed) {
+        this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
+      }
+      return response;
+    }
   }
 
   #waitForGate(op: string): Promise<void> {
@@ -408,6 +435,10 @@ export class OverlayManager {
           ? 'lost'
           : 'down';
     if (link === this.#link) return;
+    if (this.#link === 'up') {
+      this.#connection.abort();
+      this.#connection = new AbortController();
+    }
     this.#link = link;
     this.actor.send({ type: `connection.${link}` });
   }
@@ -503,6 +534,11 @@ export class OverlayManager {
       }
     }
   }
+}
+
+/** The client's answer for a call aborted before any byte of it was written. */
+function isUnwritten(error: unknown): boolean {
+  return error instanceof AbortedError && error.delivery === 'not-sent';
 }
 
 /** Narrow an answer to the result an op promises, or fail as the client does for a misfit. */
