@@ -57,7 +57,7 @@ import {
   type ServicePeerParams,
   wireHandle,
 } from './params.js';
-import { type AttachmentMoved, DeclaredState } from './record.js';
+import { type AttachmentMoved, DeclaredState, isClearingStep, type PlannedStep } from './record.js';
 
 /** The upstream manager's lazy-connect budget: about 2.5 s against a dead socket. */
 export const MANAGER_CONNECT_ATTEMPTS = 6;
@@ -479,24 +479,48 @@ export class OverlayManager {
       for (const planned of this.#record.plan()) {
         if (signal.aborted) break;
         step = planned.step;
-        const response = await this.client.call(planned.request, { signal });
-        const moved = this.#record.applied(planned, response as OverlaydResponse);
+        await this.#reapply(planned, signal);
         reapplied.push({ layer: planned.layer, step: planned.step });
-        if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
-        const { request } = planned;
-        if (request.op === 'attach_container' && request.handle.platform === 'guest_managed') {
-          this.#emit({
-            event: 'guestReattached',
-            id: request.handle.id,
-            service: request.service,
-            config: response as ResponseOf<'guest_config'>,
-          });
-        }
       }
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       return { type: 'resync.done', report: { overlayd, reapplied, durationMs } };
     } catch (error) {
       return { type: 'resync.failed', failure: failureOf(step, error) };
+    }
+  }
+
+  /** Send one step of a resync and record its outcome. */
+  async #reapply(planned: PlannedStep, signal: AbortSignal): Promise<void> {
+    let response: OverlaydResponse;
+    try {
+      response = (await this.client.call(planned.request, { signal })) as OverlaydResponse;
+    } catch (error) {
+      // Refused: there was nothing to detach, which is what the step makes sure of.
+      if (isClearingStep(planned) && error instanceof OverlayError) {
+        this.#record.cleared(planned);
+        return;
+      }
+      // Sent, and no `err` came back: it may have run.
+      const refused = error instanceof OverlayError;
+      if (!refused && error instanceof OverlaydError && error.delivery === 'sent') {
+        this.#record.unanswered(planned);
+      }
+      throw error;
+    }
+    if (isClearingStep(planned)) {
+      this.#record.cleared(planned);
+      return;
+    }
+    const moved = this.#record.applied(planned, response);
+    if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
+    const { request } = planned;
+    if (request.op === 'attach_container' && request.handle.platform === 'guest_managed') {
+      this.#emit({
+        event: 'guestReattached',
+        id: request.handle.id,
+        service: request.service,
+        config: response as ResponseOf<'guest_config'>,
+      });
     }
   }
 

@@ -3,7 +3,8 @@
  * (answers the simulated engine never gives: an older server's, a misfit, a
  * request left unanswered), a server that stays away until the client gives
  * up reconnecting, and an in-process overlayd whose engine outlives a dropped
- * connection.
+ * connection (also scripted in front of an Engine, to drop a connection right
+ * after a request ran).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -280,5 +281,66 @@ describe('OverlayManager edges', () => {
       await overlayd.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('detaches, then re-attaches, an attachment whose re-apply ran but was never answered', async () => {
+    // overlayd is an Engine behind a scripted server: a "restart" is a new Engine.
+    let engine = new Engine();
+    let hangUpAfterAttach = false;
+    server = await startScriptedServer((frame) => {
+      const { response } = engine.handle(frame.request);
+      if (frame.request.op === 'attach_container' && hangUpAfterAttach) {
+        hangUpAfterAttach = false;
+        return { hangUp: true };
+      }
+      return { frames: [{ frame: 'response', id: frame.id, response }] };
+    });
+    manager = await OverlayManager.connect(server.endpoint, { backoff: { initialMs: 5 } });
+    await manager.setupGlobalOverlay({
+      nodeId: 1,
+      wgPubkey: 'KEY',
+      deployment: 'd',
+      instanceId: 'i',
+      clusterCidr: '10.9.0.0/16',
+      wgPort: 51820,
+      natEnabled: false,
+    });
+    await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+    const handle = { platform: 'linux_pid' as const, pid: 7 };
+    await manager.attachContainer({ handle, service: 'web', joinGlobal: false });
+    const notices: ManagerEvent[] = [];
+    manager.onEvent((event) => notices.push(event));
+    // The first resync outcome after the one the drop interrupted.
+    const settled = new Promise<ManagerEvent>((resolve) => {
+      manager?.onEvent((event) => {
+        if (event.event === 'resynced' || event.event === 'resyncFailed') resolve(event);
+      });
+    });
+
+    // overlayd restarts; the re-attach runs on the new one, and the connection drops before its answer.
+    await server.stop();
+    engine = new Engine();
+    hangUpAfterAttach = true;
+    server.received.length = 0;
+    await server.restart();
+
+    // The next resync finds the same overlayd, holding the attachment the record could not confirm.
+    expect(await settled).toMatchObject({
+      event: 'resynced',
+      overlayd: 'same',
+      reapplied: [
+        { layer: 'attachments', step: 'detach_container linux_pid 7' },
+        { layer: 'attachments', step: 'attach_container linux_pid 7' },
+      ],
+    });
+    expect(manager.state).toBe('synced');
+    const attaches = server.received.filter((r) => r.frame.request.op === 'attach_container');
+    expect(attaches.map((r) => r.connection)).toEqual([2, 3]);
+    // overlayd holds it once: the daemon's detach works, and nothing is left attached after it.
+    expect(notices.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
+    await manager.detachContainer({ handle });
+    expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+      result: 'err',
+    });
   });
 });

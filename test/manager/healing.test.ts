@@ -339,7 +339,10 @@ describe('OverlayManager healing', () => {
 
   it('holds a call the client still had queued at the drop until the resync is done, and runs it once', async () => {
     await manager.close();
-    manager = await OverlayManager.connect(overlayd.socket, { connectAttempts: 20, maxInFlight: 1 });
+    manager = await OverlayManager.connect(overlayd.socket, {
+      connectAttempts: 20,
+      maxInFlight: 1,
+    });
     await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
     await manager.registerDns({ name: 'before.local', ip: '10.200.0.5' });
     // A frozen overlayd holds someone's request unanswered, so the window of 1 is full
