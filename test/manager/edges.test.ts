@@ -295,7 +295,9 @@ describe('OverlayManager edges', () => {
       }
       return { frames: [{ frame: 'response', id: frame.id, response }] };
     });
-    manager = await OverlayManager.connect(server.endpoint, { backoff: { initialMs: 5 } });
+    manager = await OverlayManager.connect(server.endpoint, {
+      backoff: { initialDelayMs: 5, maxDelayMs: 20 },
+    });
     await manager.setupGlobalOverlay({
       nodeId: 1,
       wgPubkey: 'KEY',
