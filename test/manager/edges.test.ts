@@ -19,6 +19,7 @@ import {
 } from '../../src/index.js';
 import { Engine } from '../../src/server/engine/engine.js';
 import { startOverlayd } from '../../src/server/overlayd.js';
+import { globalOverlay, wgKey } from '../support/manager-fixtures.js';
 import {
   answer,
   type ScriptedServer,
@@ -250,15 +251,7 @@ describe('OverlayManager edges', () => {
     let overlayd = await start();
     try {
       manager = await OverlayManager.connect(socket);
-      await manager.setupGlobalOverlay({
-        nodeId: 1,
-        wgPubkey: 'KEY',
-        deployment: 'd',
-        instanceId: 'i',
-        clusterCidr: '10.9.0.0/16',
-        wgPort: 51820,
-        natEnabled: false,
-      });
+      await manager.setupGlobalOverlay(globalOverlay(wgKey()));
       await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
       await manager.attachContainer({
         handle: { platform: 'linux_pid', pid: 9 },
@@ -298,15 +291,7 @@ describe('OverlayManager edges', () => {
     manager = await OverlayManager.connect(server.endpoint, {
       backoff: { initialDelayMs: 5, maxDelayMs: 20 },
     });
-    await manager.setupGlobalOverlay({
-      nodeId: 1,
-      wgPubkey: 'KEY',
-      deployment: 'd',
-      instanceId: 'i',
-      clusterCidr: '10.9.0.0/16',
-      wgPort: 51820,
-      natEnabled: false,
-    });
+    await manager.setupGlobalOverlay(globalOverlay(wgKey()));
     await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
     const handle = { platform: 'linux_pid' as const, pid: 7 };
     await manager.attachContainer({ handle, service: 'web', joinGlobal: false });
