@@ -23,13 +23,16 @@
  *   record holds nothing `status` can show, an empty `status` cannot tell a
  *   restart from a reconnect, so the node id and DNS names are sent again
  *   (`set_local_node_id` stores, `register_dns` overwrites); and when
- *   `service_count` is lower than declared, every shared service overlay is
- *   set up again (setting one up again with the same mode is a no-op).
- *   Attachments are never sent twice to one overlayd: they need a service
- *   overlay, which `service_count` shows.
- * - A re-applied attachment whose answer never came (the connection dropped
+ *   `service_count` shows fewer shared overlays than declared, every shared
+ *   service overlay is set up again (setting one up again with the same mode
+ *   is a no-op), with its peers (`add_peer` replaces, `add_allowed_ip` of a
+ *   known CIDR is a no-op).
+ * - Attachments, the one op that is not idempotent, are never sent twice to
+ *   one overlayd without a detach between:
+ *   a re-applied attachment whose answer never came (the connection dropped
  *   or the request timed out while it was in flight) may be attached on this
- *   overlayd, which refuses a second attach. The next plan detaches it first
+ *   overlayd, which refuses a second attach; so may one of a shared overlay
+ *   that `service_count` says may be gone. The next plan detaches it first
  *   (a refusal then just means it was not attached), so a resync cannot be
  *   wedged on it.
  */
@@ -125,7 +128,10 @@ export class DeclaredState {
   readonly #attachments = new Map<string, DeclaredAttachment>();
   /** Keys of the items applied on the overlayd we talk to now. */
   readonly #present = new Set<string>();
-  /** Handles of attachments re-applied to the overlayd we talk to now, never answered. */
+  /**
+   * Handles of attachments the overlayd we talk to now may or may not hold: a
+   * re-apply never answered, or a shared overlay that may have gone with them.
+   */
   readonly #unanswered = new Set<string>();
 
   counts(): DeclaredCounts {
@@ -300,9 +306,24 @@ export class DeclaredState {
         }
       }
     }
-    if (status.service_count < this.#services.size) {
+    let declaredShared = 0;
+    for (const declared of this.#services.values()) if (!declared.dedicated) declaredShared++;
+    if (status.service_count - status.dedicated_services.length < declaredShared) {
+      // A shared overlay is gone, and status cannot say which: each is set up again (a no-op
+      // where it exists), with its peers (re-adding one is idempotent) and its attachments,
+      // detached first (where the overlay survived, overlayd refuses a second attach).
       for (const [service, declared] of this.#services) {
-        if (!declared.dedicated) this.#present.delete(KEY.service(service));
+        if (declared.dedicated) continue;
+        this.#present.delete(KEY.service(service));
+        const scope = scopeKey({ scope: 'service', service });
+        for (const pubkey of this.#peers.get(scope)?.keys() ?? []) {
+          this.#forgetPeer(scope, pubkey, false);
+        }
+        for (const [key, attachment] of this.#attachments) {
+          if (attachment.request.service === service && this.#present.delete(KEY.attachment(key))) {
+            this.#unanswered.add(key);
+          }
+        }
       }
     }
     return 'same';

@@ -330,4 +330,79 @@ describe('OverlayManager edges', () => {
       result: 'err',
     });
   });
+
+  it('brings back a shared overlay torn down behind its back, with its peers and attachments', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'manager-shared-'));
+    const socket = join(dir, 'o.sock');
+    const engine = new Engine();
+    const start = () => startOverlayd({ socket, engine, serve: { group: null } });
+    let overlayd = await start();
+    try {
+      manager = await OverlayManager.connect(socket);
+      await manager.setupGlobalOverlay(globalOverlay(wgKey()));
+      await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+      await manager.setupServiceOverlay({ service: 'api', mode: 'shared' });
+      const peer = wgKey();
+      await manager.addServicePeer({
+        service: 'web',
+        publicKey: peer,
+        endpoint: '',
+        allowedIps: '10.200.1.0/24',
+        persistentKeepaliveSecs: 0,
+        allowedIp: '10.200.2.0/24',
+      });
+      const web = { platform: 'linux_pid' as const, pid: 9 };
+      const api = { platform: 'linux_pid' as const, pid: 10 };
+      await manager.attachContainer({ handle: web, service: 'web', joinGlobal: false });
+      await manager.attachContainer({ handle: api, service: 'api', joinGlobal: false });
+      const notices: ManagerEvent[] = [];
+      manager.onEvent((event) => notices.push(event));
+      const resynced = new Promise<ManagerEvent>((resolve) => {
+        manager?.onEvent((event) => {
+          if (event.event === 'resynced' || event.event === 'resyncFailed') resolve(event);
+        });
+      });
+      // Someone else tears web down (its peer and container go with it); then the connection drops.
+      expect(engine.handle({ op: 'teardown_service_overlay', service: 'web' }).response).toEqual({
+        result: 'ok',
+      });
+      await overlayd.close();
+      overlayd = await start();
+
+      expect(await resynced).toMatchObject({
+        event: 'resynced',
+        overlayd: 'same',
+        reapplied: [
+          { step: 'setup_service_overlay web' },
+          { step: 'setup_service_overlay api' },
+          { step: `add_peer service web ${peer}` },
+          { step: `add_allowed_ip service web ${peer} 10.200.2.0/24` },
+          { step: 'detach_container linux_pid 9' },
+          { step: 'attach_container linux_pid 9' },
+          { step: 'detach_container linux_pid 10' },
+          { step: 'attach_container linux_pid 10' },
+        ],
+      });
+      // overlayd has them all again: the peer with both its allowed IPs, both containers once.
+      const scope = { scope: 'service' as const, service: 'web' };
+      for (const cidr of ['10.200.1.0/24', '10.200.2.0/24']) {
+        expect(
+          engine.handle({ op: 'remove_allowed_ip', pubkey: peer, cidr, scope }).response,
+        ).toEqual({ result: 'ok' });
+      }
+      expect(manager.state).toBe('synced');
+      // Each came back at its address (a move would be reported), and overlayd holds each once.
+      expect(notices.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
+      await manager.detachContainer({ handle: web });
+      await manager.detachContainer({ handle: api });
+      for (const handle of [web, api]) {
+        expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+          result: 'err',
+        });
+      }
+    } finally {
+      await overlayd.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

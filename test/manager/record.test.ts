@@ -200,10 +200,28 @@ describe('DeclaredState', () => {
     });
     expect(steps(fewerPeers.record)).toEqual(['add_peer service db C']);
 
-    // A shared overlay is not shown by name: a lower count re-sends the (idempotent) setup.
+    // A shared overlay is not shown by name: fewer of them re-sends the (idempotent) setup, and
+    // its attachments are detached, then attached, since the overlay may have survived.
     const fewerServices = populated();
     fewerServices.record.observe({ ...fewerServices.status, service_count: 1 });
-    expect(steps(fewerServices.record)).toEqual(['setup_service_overlay web']);
+    expect(steps(fewerServices.record)).toEqual([
+      'setup_service_overlay web',
+      'detach_container linux_pid 1',
+      'attach_container linux_pid 1',
+    ]);
+
+    // A dedicated overlay gone is shown by name: the shared ones are not suspected for it.
+    const dedicatedGone = populated();
+    dedicatedGone.record.observe({
+      ...dedicatedGone.status,
+      service_count: 1,
+      dedicated_services: [],
+    });
+    expect(steps(dedicatedGone.record)).toEqual([
+      'setup_service_overlay db',
+      'add_peer service db C',
+      'attach_container linux_pid 2',
+    ]);
   });
 
   it('takes out what teardown, remove and detach remove', () => {
