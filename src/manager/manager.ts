@@ -23,7 +23,14 @@ import type {
   ResyncReport,
 } from '../../machines/manager.types.js';
 import { type ClientEvent, type ClientOptions, OverlaydClient } from '../client/client.js';
-import { ClosedError, OverlaydError, OverlayError, ProtocolError, ResyncError } from '../errors.js';
+import {
+  AbortedError,
+  ClosedError,
+  OverlaydError,
+  OverlayError,
+  ProtocolError,
+  ResyncError,
+} from '../errors.js';
 import type {
   OverlaydRequestInput,
   OverlaydResponse,
@@ -50,7 +57,7 @@ import {
   type ServicePeerParams,
   wireHandle,
 } from './params.js';
-import { type AttachmentMoved, DeclaredState } from './record.js';
+import { type AttachmentMoved, DeclaredState, isClearingStep, type PlannedStep } from './record.js';
 
 /** The upstream manager's lazy-connect budget: about 2.5 s against a dead socket. */
 export const MANAGER_CONNECT_ATTEMPTS = 6;
@@ -112,6 +119,14 @@ export class OverlayManager {
   readonly #reconnectAttempts: number;
   #lock: Promise<unknown> = Promise.resolve();
   #link: 'up' | 'down' | 'lost' = 'down';
+  /**
+   * Aborted when the connection calls went out on goes down: a call the
+   * client still holds unwritten then (queued behind a full window, or put
+   * back after a write that provably never left) would otherwise be the
+   * first request on the next connection, ahead of the resync, and then be
+   * re-applied by it as well: run twice on the new overlayd.
+   */
+  #connection = new AbortController();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -370,13 +385,25 @@ export class OverlayManager {
 
   /** Send one request once the chart is `synced`, and record what overlayd accepted. */
   async #send<R extends OverlaydRequestInput>(request: R): Promise<ResultFor<R['op']>> {
-    while (this.state !== 'synced') await this.#waitForGate(request.op);
-    // Same turn as the state check: the request is queued before anything can change it.
-    const response = await this.client.call(request);
-    this.#record.accept(request, response as OverlaydResponse);
-    // An answer that arrives after close() changes a record nobody will re-apply.
-    if (!this.#closed) this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
-    return response;
+    for (;;) {
+      while (this.state !== 'synced') await this.#waitForGate(request.op);
+      // Same turn as the state check: the request is queued before anything can change it.
+      const connection = this.#connection.signal;
+      let response: ResultFor<R['op']>;
+      try {
+        response = await this.client.call(request, { signal: connection });
+      } catch (error) {
+        // Never written, and its connection is gone: wait behind the next resync, then go.
+        if (connection.aborted && !this.#closed && isUnwritten(error)) continue;
+        throw error;
+      }
+      this.#record.accept(request, response as OverlaydResponse);
+      // An answer that arrives after close() changes a record nobody will re-apply.
+      if (!this.#closed) {
+        this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
+      }
+      return response;
+    }
   }
 
   #waitForGate(op: string): Promise<void> {
@@ -408,6 +435,10 @@ export class OverlayManager {
           ? 'lost'
           : 'down';
     if (link === this.#link) return;
+    if (this.#link === 'up') {
+      this.#connection.abort();
+      this.#connection = new AbortController();
+    }
     this.#link = link;
     this.actor.send({ type: `connection.${link}` });
   }
@@ -448,24 +479,48 @@ export class OverlayManager {
       for (const planned of this.#record.plan()) {
         if (signal.aborted) break;
         step = planned.step;
-        const response = await this.client.call(planned.request, { signal });
-        const moved = this.#record.applied(planned, response as OverlaydResponse);
+        await this.#reapply(planned, signal);
         reapplied.push({ layer: planned.layer, step: planned.step });
-        if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
-        const { request } = planned;
-        if (request.op === 'attach_container' && request.handle.platform === 'guest_managed') {
-          this.#emit({
-            event: 'guestReattached',
-            id: request.handle.id,
-            service: request.service,
-            config: response as ResponseOf<'guest_config'>,
-          });
-        }
       }
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       return { type: 'resync.done', report: { overlayd, reapplied, durationMs } };
     } catch (error) {
       return { type: 'resync.failed', failure: failureOf(step, error) };
+    }
+  }
+
+  /** Send one step of a resync and record its outcome. */
+  async #reapply(planned: PlannedStep, signal: AbortSignal): Promise<void> {
+    let response: OverlaydResponse;
+    try {
+      response = (await this.client.call(planned.request, { signal })) as OverlaydResponse;
+    } catch (error) {
+      // Refused: there was nothing to detach, which is what the step makes sure of.
+      if (isClearingStep(planned) && error instanceof OverlayError) {
+        this.#record.cleared(planned);
+        return;
+      }
+      // Sent, and no `err` came back: it may have run.
+      const refused = error instanceof OverlayError;
+      if (!refused && error instanceof OverlaydError && error.delivery === 'sent') {
+        this.#record.unanswered(planned);
+      }
+      throw error;
+    }
+    if (isClearingStep(planned)) {
+      this.#record.cleared(planned);
+      return;
+    }
+    const moved = this.#record.applied(planned, response);
+    if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
+    const { request } = planned;
+    if (request.op === 'attach_container' && request.handle.platform === 'guest_managed') {
+      this.#emit({
+        event: 'guestReattached',
+        id: request.handle.id,
+        service: request.service,
+        config: response as ResponseOf<'guest_config'>,
+      });
     }
   }
 
@@ -503,6 +558,11 @@ export class OverlayManager {
       }
     }
   }
+}
+
+/** The client's answer for a call aborted before any byte of it was written. */
+function isUnwritten(error: unknown): boolean {
+  return error instanceof AbortedError && error.delivery === 'not-sent';
 }
 
 /** Narrow an answer to the result an op promises, or fail as the client does for a misfit. */

@@ -23,10 +23,18 @@
  *   record holds nothing `status` can show, an empty `status` cannot tell a
  *   restart from a reconnect, so the node id and DNS names are sent again
  *   (`set_local_node_id` stores, `register_dns` overwrites); and when
- *   `service_count` is lower than declared, every shared service overlay is
- *   set up again (setting one up again with the same mode is a no-op).
- *   Attachments are never sent twice to one overlayd: they need a service
- *   overlay, which `service_count` shows.
+ *   `service_count` shows fewer shared overlays than declared, every shared
+ *   service overlay is set up again (setting one up again with the same mode
+ *   is a no-op), with its peers (`add_peer` replaces, `add_allowed_ip` of a
+ *   known CIDR is a no-op).
+ * - Attachments, the one op that is not idempotent, are never sent twice to
+ *   one overlayd without a detach between:
+ *   a re-applied attachment whose answer never came (the connection dropped
+ *   or the request timed out while it was in flight) may be attached on this
+ *   overlayd, which refuses a second attach; so may one of a shared overlay
+ *   that `service_count` says may be gone. The next plan detaches it first
+ *   (a refusal then just means it was not attached), so a resync cannot be
+ *   wedged on it.
  */
 import type { DeclaredCounts, ReappliedStep } from '../../machines/manager.types.js';
 import {
@@ -45,6 +53,11 @@ export type Layer = ReappliedStep['layer'];
 export interface PlannedStep extends ReappliedStep {
   key: string;
   request: OverlaydRequestInput;
+}
+
+/** The step that clears an attachment whose re-apply went unanswered, before it is sent again. */
+export function isClearingStep(step: PlannedStep): boolean {
+  return step.request.op === 'detach_container';
 }
 
 /** An attachment that came back with another address than before. */
@@ -115,6 +128,11 @@ export class DeclaredState {
   readonly #attachments = new Map<string, DeclaredAttachment>();
   /** Keys of the items applied on the overlayd we talk to now. */
   readonly #present = new Set<string>();
+  /**
+   * Handles of attachments the overlayd we talk to now may or may not hold: a
+   * re-apply never answered, or a shared overlay that may have gone with them.
+   */
+  readonly #unanswered = new Set<string>();
 
   counts(): DeclaredCounts {
     let peers = 0;
@@ -179,6 +197,7 @@ export class DeclaredState {
         const key = attachHandleKey(request.handle);
         this.#attachments.delete(key);
         this.#present.delete(KEY.attachment(key));
+        this.#unanswered.delete(key);
         return;
       }
       case 'add_peer': {
@@ -248,6 +267,7 @@ export class DeclaredState {
       status.dedicated_services.length === 0;
     if (empty) {
       this.#present.clear();
+      this.#unanswered.clear();
       return 'restarted';
     }
     if (this.#wgPubkey !== undefined && status.public_key !== this.#wgPubkey.pubkey) {
@@ -286,9 +306,24 @@ export class DeclaredState {
         }
       }
     }
-    if (status.service_count < this.#services.size) {
+    let declaredShared = 0;
+    for (const declared of this.#services.values()) if (!declared.dedicated) declaredShared++;
+    if (status.service_count - status.dedicated_services.length < declaredShared) {
+      // A shared overlay is gone, and status cannot say which: each is set up again (a no-op
+      // where it exists), with its peers (re-adding one is idempotent) and its attachments,
+      // detached first (where the overlay survived, overlayd refuses a second attach).
       for (const [service, declared] of this.#services) {
-        if (!declared.dedicated) this.#present.delete(KEY.service(service));
+        if (declared.dedicated) continue;
+        this.#present.delete(KEY.service(service));
+        const scope = scopeKey({ scope: 'service', service });
+        for (const pubkey of this.#peers.get(scope)?.keys() ?? []) {
+          this.#forgetPeer(scope, pubkey, false);
+        }
+        for (const [key, attachment] of this.#attachments) {
+          if (attachment.request.service === service && this.#present.delete(KEY.attachment(key))) {
+            this.#unanswered.add(key);
+          }
+        }
       }
     }
     return 'same';
@@ -335,9 +370,30 @@ export class DeclaredState {
     for (const [name, request] of this.#dns)
       add('dns', KEY.dns(name), request, `register_dns ${name}`);
     for (const [key, { request }] of this.#attachments) {
+      if (this.#unanswered.has(key) && !this.#present.has(KEY.attachment(key))) {
+        const detach: OverlaydRequestInput = { op: 'detach_container', handle: request.handle };
+        steps.push({ layer: 'attachments', key, request: detach, step: `detach_container ${key}` });
+      }
       add('attachments', KEY.attachment(key), request, `attach_container ${key}`);
     }
     return steps;
+  }
+
+  /**
+   * A re-applied step was sent and its answer never came: overlayd may have
+   * run it. Only an attachment needs care (every other op is idempotent).
+   */
+  unanswered(step: PlannedStep): void {
+    if (step.request.op === 'attach_container') {
+      this.#unanswered.add(attachHandleKey(step.request.handle));
+    }
+  }
+
+  /** A clearing step is done: overlayd detached the attachment, or had not attached it. */
+  cleared(step: PlannedStep): void {
+    if (step.request.op === 'detach_container') {
+      this.#unanswered.delete(attachHandleKey(step.request.handle));
+    }
   }
 
   /**
@@ -348,6 +404,7 @@ export class DeclaredState {
     this.#present.add(step.key);
     if (step.request.op !== 'attach_container') return undefined;
     const key = attachHandleKey(step.request.handle);
+    this.#unanswered.delete(key);
     const declared = this.#attachments.get(key);
     const ip = attachedIp(response);
     if (declared === undefined || ip === undefined || ip === declared.ip) return undefined;
@@ -380,6 +437,13 @@ export class DeclaredState {
     if (declared) this.#peers.get(scope)?.delete(pubkey);
   }
 
+  /** An attachment went with its overlay (and goes from the record too when `declared`). */
+  #detached(key: string, declared: boolean): void {
+    this.#present.delete(KEY.attachment(key));
+    this.#unanswered.delete(key);
+    if (declared) this.#attachments.delete(key);
+  }
+
   /** The global overlay is gone: its peers and the attachments drawn from its slice go with it. */
   #forgetGlobal(declared: boolean): void {
     this.#present.delete(KEY.global);
@@ -388,8 +452,7 @@ export class DeclaredState {
     }
     for (const [key, attachment] of [...this.#attachments]) {
       if (this.#services.get(attachment.request.service)?.dedicated) continue;
-      this.#present.delete(KEY.attachment(key));
-      if (declared) this.#attachments.delete(key);
+      this.#detached(key, declared);
     }
   }
 
@@ -401,8 +464,7 @@ export class DeclaredState {
     }
     for (const [key, attachment] of [...this.#attachments]) {
       if (attachment.request.service !== service) continue;
-      this.#present.delete(KEY.attachment(key));
-      if (declared) this.#attachments.delete(key);
+      this.#detached(key, declared);
     }
   }
 }

@@ -3,7 +3,8 @@
  * (answers the simulated engine never gives: an older server's, a misfit, a
  * request left unanswered), a server that stays away until the client gives
  * up reconnecting, and an in-process overlayd whose engine outlives a dropped
- * connection.
+ * connection (also scripted in front of an Engine, to drop a connection right
+ * after a request ran).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import {
 } from '../../src/index.js';
 import { Engine } from '../../src/server/engine/engine.js';
 import { startOverlayd } from '../../src/server/overlayd.js';
+import { globalOverlay, wgKey } from '../support/manager-fixtures.js';
 import {
   answer,
   type ScriptedServer,
@@ -249,15 +251,7 @@ describe('OverlayManager edges', () => {
     let overlayd = await start();
     try {
       manager = await OverlayManager.connect(socket);
-      await manager.setupGlobalOverlay({
-        nodeId: 1,
-        wgPubkey: 'KEY',
-        deployment: 'd',
-        instanceId: 'i',
-        clusterCidr: '10.9.0.0/16',
-        wgPort: 51820,
-        natEnabled: false,
-      });
+      await manager.setupGlobalOverlay(globalOverlay(wgKey()));
       await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
       await manager.attachContainer({
         handle: { platform: 'linux_pid', pid: 9 },
@@ -276,6 +270,136 @@ describe('OverlayManager edges', () => {
       overlayd = await start();
       expect(await resynced).toMatchObject({ overlayd: 'same', reapplied: [] });
       expect(ops).toEqual(['status']);
+    } finally {
+      await overlayd.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('detaches, then re-attaches, an attachment whose re-apply ran but was never answered', async () => {
+    // overlayd is an Engine behind a scripted server: a "restart" is a new Engine.
+    let engine = new Engine();
+    let hangUpAfterAttach = false;
+    server = await startScriptedServer((frame) => {
+      const { response } = engine.handle(frame.request);
+      if (frame.request.op === 'attach_container' && hangUpAfterAttach) {
+        hangUpAfterAttach = false;
+        return { hangUp: true };
+      }
+      return { frames: [{ frame: 'response', id: frame.id, response }] };
+    });
+    manager = await OverlayManager.connect(server.endpoint, {
+      backoff: { initialDelayMs: 5, maxDelayMs: 20 },
+    });
+    await manager.setupGlobalOverlay(globalOverlay(wgKey()));
+    await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+    const handle = { platform: 'linux_pid' as const, pid: 7 };
+    await manager.attachContainer({ handle, service: 'web', joinGlobal: false });
+    const notices: ManagerEvent[] = [];
+    manager.onEvent((event) => notices.push(event));
+    // The first resync outcome after the one the drop interrupted.
+    const settled = new Promise<ManagerEvent>((resolve) => {
+      manager?.onEvent((event) => {
+        if (event.event === 'resynced' || event.event === 'resyncFailed') resolve(event);
+      });
+    });
+
+    // overlayd restarts; the re-attach runs on the new one, and the connection drops before its answer.
+    await server.stop();
+    engine = new Engine();
+    hangUpAfterAttach = true;
+    server.received.length = 0;
+    await server.restart();
+
+    // The next resync finds the same overlayd, holding the attachment the record could not confirm.
+    expect(await settled).toMatchObject({
+      event: 'resynced',
+      overlayd: 'same',
+      reapplied: [
+        { layer: 'attachments', step: 'detach_container linux_pid 7' },
+        { layer: 'attachments', step: 'attach_container linux_pid 7' },
+      ],
+    });
+    expect(manager.state).toBe('synced');
+    const attaches = server.received.filter((r) => r.frame.request.op === 'attach_container');
+    expect(attaches.map((r) => r.connection)).toEqual([2, 3]);
+    // overlayd holds it once: the daemon's detach works, and nothing is left attached after it.
+    expect(notices.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
+    await manager.detachContainer({ handle });
+    expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+      result: 'err',
+    });
+  });
+
+  it('brings back a shared overlay torn down behind its back, with its peers and attachments', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'manager-shared-'));
+    const socket = join(dir, 'o.sock');
+    const engine = new Engine();
+    const start = () => startOverlayd({ socket, engine, serve: { group: null } });
+    let overlayd = await start();
+    try {
+      manager = await OverlayManager.connect(socket);
+      await manager.setupGlobalOverlay(globalOverlay(wgKey()));
+      await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+      await manager.setupServiceOverlay({ service: 'api', mode: 'shared' });
+      const peer = wgKey();
+      await manager.addServicePeer({
+        service: 'web',
+        publicKey: peer,
+        endpoint: '',
+        allowedIps: '10.200.1.0/24',
+        persistentKeepaliveSecs: 0,
+        allowedIp: '10.200.2.0/24',
+      });
+      const web = { platform: 'linux_pid' as const, pid: 9 };
+      const api = { platform: 'linux_pid' as const, pid: 10 };
+      await manager.attachContainer({ handle: web, service: 'web', joinGlobal: false });
+      await manager.attachContainer({ handle: api, service: 'api', joinGlobal: false });
+      const notices: ManagerEvent[] = [];
+      manager.onEvent((event) => notices.push(event));
+      const resynced = new Promise<ManagerEvent>((resolve) => {
+        manager?.onEvent((event) => {
+          if (event.event === 'resynced' || event.event === 'resyncFailed') resolve(event);
+        });
+      });
+      // Someone else tears web down (its peer and container go with it); then the connection drops.
+      expect(engine.handle({ op: 'teardown_service_overlay', service: 'web' }).response).toEqual({
+        result: 'ok',
+      });
+      await overlayd.close();
+      overlayd = await start();
+
+      expect(await resynced).toMatchObject({
+        event: 'resynced',
+        overlayd: 'same',
+        reapplied: [
+          { step: 'setup_service_overlay web' },
+          { step: 'setup_service_overlay api' },
+          { step: `add_peer service web ${peer}` },
+          { step: `add_allowed_ip service web ${peer} 10.200.2.0/24` },
+          { step: 'detach_container linux_pid 9' },
+          { step: 'attach_container linux_pid 9' },
+          { step: 'detach_container linux_pid 10' },
+          { step: 'attach_container linux_pid 10' },
+        ],
+      });
+      // overlayd has them all again: the peer with both its allowed IPs, both containers once.
+      const scope = { scope: 'service' as const, service: 'web' };
+      for (const cidr of ['10.200.1.0/24', '10.200.2.0/24']) {
+        expect(
+          engine.handle({ op: 'remove_allowed_ip', pubkey: peer, cidr, scope }).response,
+        ).toEqual({ result: 'ok' });
+      }
+      expect(manager.state).toBe('synced');
+      // Each came back at its address (a move would be reported), and overlayd holds each once.
+      expect(notices.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
+      await manager.detachContainer({ handle: web });
+      await manager.detachContainer({ handle: api });
+      for (const handle of [web, api]) {
+        expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+          result: 'err',
+        });
+      }
     } finally {
       await overlayd.close();
       await rm(dir, { recursive: true, force: true });

@@ -337,6 +337,40 @@ describe('OverlayManager healing', () => {
     });
   });
 
+  it('holds a call the client still had queued at the drop until the resync is done, and runs it once', async () => {
+    await manager.close();
+    manager = await OverlayManager.connect(overlayd.socket, {
+      connectAttempts: 20,
+      maxInFlight: 1,
+    });
+    await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+    await manager.registerDns({ name: 'before.local', ip: '10.200.0.5' });
+    // A frozen overlayd holds someone's request unanswered, so the window of 1 is full
+    // and the manager's next call waits, unwritten, in the client's queue.
+    overlayd.freeze();
+    const blocker = manager.client.call({ op: 'status' }).catch((error: unknown) => error);
+    const queued = manager.registerDns({ name: 'queued.local', ip: '10.200.0.6' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.client.actor.getSnapshot().context.queue).toHaveLength(1);
+    const resynced = next(manager, 'resynced');
+    await overlayd.kill();
+    overlayd.start();
+
+    await queued;
+    expect(await blocker).toMatchObject({ name: 'ClosedError', delivery: 'sent' });
+    expect((await resynced).reapplied.map((step) => step.step)).toEqual([
+      'setup_service_overlay web',
+      'register_dns before.local',
+    ]);
+    // The queued call went out once, after the re-apply, not ahead of it.
+    expect(overlayd.requests(2).map((entry) => text(entry.frame.request))).toEqual([
+      text({ op: 'status' }),
+      text({ op: 'setup_service_overlay', service: 'web', mode: 'shared' }),
+      text({ op: 'register_dns', name: 'before.local', ip: '10.200.0.5' }),
+      text({ op: 'register_dns', name: 'queued.local', ip: '10.200.0.6' }),
+    ]);
+  });
+
   it('loses no call across a restart and runs none twice on one overlayd', async () => {
     await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
     const names = Array.from({ length: 60 }, (_, i) => `svc-${i}.local`);

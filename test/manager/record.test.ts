@@ -4,7 +4,7 @@
  * plan in dependency order.
  */
 import { describe, expect, it } from 'vitest';
-import { DeclaredState } from '../../src/manager/record.js';
+import { DeclaredState, isClearingStep } from '../../src/manager/record.js';
 import type { OverlaydRequestInput, ResponseOf } from '../../src/protocol/index.js';
 
 const ok = { result: 'ok' } as const;
@@ -200,10 +200,28 @@ describe('DeclaredState', () => {
     });
     expect(steps(fewerPeers.record)).toEqual(['add_peer service db C']);
 
-    // A shared overlay is not shown by name: a lower count re-sends the (idempotent) setup.
+    // A shared overlay is not shown by name: fewer of them re-sends the (idempotent) setup, and
+    // its attachments are detached, then attached, since the overlay may have survived.
     const fewerServices = populated();
     fewerServices.record.observe({ ...fewerServices.status, service_count: 1 });
-    expect(steps(fewerServices.record)).toEqual(['setup_service_overlay web']);
+    expect(steps(fewerServices.record)).toEqual([
+      'setup_service_overlay web',
+      'detach_container linux_pid 1',
+      'attach_container linux_pid 1',
+    ]);
+
+    // A dedicated overlay gone is shown by name: the shared ones are not suspected for it.
+    const dedicatedGone = populated();
+    dedicatedGone.record.observe({
+      ...dedicatedGone.status,
+      service_count: 1,
+      dedicated_services: [],
+    });
+    expect(steps(dedicatedGone.record)).toEqual([
+      'setup_service_overlay db',
+      'add_peer service db C',
+      'attach_container linux_pid 2',
+    ]);
   });
 
   it('takes out what teardown, remove and detach remove', () => {
@@ -272,5 +290,52 @@ describe('DeclaredState', () => {
     });
     expect(record.attachmentIp({ platform: 'linux_pid', pid: 2 })).toBe('10.201.0.7');
     expect(record.plan().map((step) => step.step)).not.toContain('attach_container linux_pid 2');
+  });
+
+  it('clears an attachment whose re-apply went unanswered before sending it again, until it is answered', () => {
+    const { record, status } = populated();
+    record.observe(EMPTY);
+    const attach = record.plan().find((step) => step.step === 'attach_container linux_pid 1')!;
+    record.unanswered(attach);
+    // The same overlayd again: it may hold the attachment, so it is detached first.
+    record.observe(status);
+    const plan = record.plan();
+    const detach = plan.find((step) => step.step === 'detach_container linux_pid 1')!;
+    expect(isClearingStep(detach)).toBe(true);
+    expect(detach.request).toEqual({
+      op: 'detach_container',
+      handle: { platform: 'linux_pid', pid: 1 },
+    });
+    expect(plan[plan.indexOf(detach) + 1]?.step).toBe('attach_container linux_pid 1');
+    record.cleared(detach);
+    expect(steps(record)).not.toContain('detach_container linux_pid 1');
+    expect(steps(record)).toContain('attach_container linux_pid 1');
+
+    // Unanswered again, then answered: nothing is left to clear.
+    record.unanswered(attach);
+    record.applied(attach, { result: 'attached', ip: '10.200.0.2' });
+    expect(steps(record).filter((step) => step.includes('linux_pid 1'))).toEqual([]);
+
+    // Unanswered again, then a new overlayd: it holds nothing, so nothing needs clearing.
+    record.unanswered(attach);
+    record.observe(EMPTY);
+    expect(steps(record).filter((step) => step.includes('linux_pid 1'))).toEqual([
+      'attach_container linux_pid 1',
+    ]);
+  });
+
+  it('forgets an unanswered attachment that left with its overlay or was detached', () => {
+    const { record, status } = populated();
+    record.observe(EMPTY);
+    const attachDb = record.plan().find((step) => step.step === 'attach_container linux_pid 2')!;
+    const attachWeb = record.plan().find((step) => step.step === 'attach_container linux_pid 1')!;
+    record.unanswered(attachDb);
+    record.unanswered(attachWeb);
+    // The dedicated overlay is gone on this overlayd: so is what was attached to it.
+    record.observe({ ...status, service_count: 1, dedicated_services: [] });
+    expect(steps(record)).not.toContain('detach_container linux_pid 2');
+    // The daemon detached the other one.
+    record.accept({ op: 'detach_container', handle: { platform: 'linux_pid', pid: 1 } }, ok);
+    expect(steps(record).filter((step) => step.startsWith('detach_container'))).toEqual([]);
   });
 });

@@ -17,6 +17,8 @@ export interface OverlaydChild {
   /** Start a new life of overlayd (extra `serve` flags, e.g. `--refuse op:2`); returns its number. */
   start(serveArgs?: readonly string[]): number;
   kill(): Promise<void>;
+  /** SIGSTOP the running life: it reads and answers nothing until killed. */
+  freeze(): void;
   /** What life `life` (default: the current one) received, in order. */
   requests(life?: number): LoggedRequest[];
   /** Resolves once life `life`'s log satisfies `predicate` (polling), or rejects after `ms`. */
@@ -44,6 +46,10 @@ export async function overlaydChild(): Promise<OverlaydChild> {
     },
     async kill() {
       await process.kill('SIGKILL');
+    },
+    freeze() {
+      if (process.pid === undefined || !process.running) throw new Error('overlayd is not running');
+      globalThis.process.kill(process.pid, 'SIGSTOP');
     },
     requests,
     async until(predicate, ms = 15_000) {
