@@ -22,7 +22,7 @@ import { connectionMachine, type SocketActorInput } from '../machines/connection
 import type { SocketCommand, SocketEvent } from '../machines/connection.types.js';
 import { OverlaydClient } from '../src/client/client.js';
 import { IdAllocator } from '../src/client/ids.js';
-import { decodeFrame, encodeFrame, type OverlaydResponse } from '../src/protocol/index.js';
+import { decodeFrame, encodeFrameToString, type OverlaydResponse } from '../src/protocol/index.js';
 import { encodeLengthPrefixed, FrameDecoder } from '../src/transport/framing.js';
 import {
   answerConnection,
@@ -32,7 +32,9 @@ import {
   STATUS_RESPONSE,
 } from './echo-server.js';
 import { MinimalClient } from './minimal-client.js';
+import { MinimalXStateClient } from './minimal-xstate-client.js';
 import { RawPingPong } from './raw-client.js';
+import { XSTATE_WINDOW } from './roundtrip.js';
 import { interleavedUs, median } from './stats.js';
 
 export interface BreakdownFigure {
@@ -42,6 +44,8 @@ export interface BreakdownFigure {
   unit?: 'B';
   /** What the piece is compared with, when it has a natural baseline. */
   baseline?: { name: string; us: number };
+  /** The target's bound, in the piece's unit, when it has one. */
+  limit?: number;
 }
 
 /** One end of an in-memory stream pair; writes reach the peer as a 'data' event a microtask later. */
@@ -164,7 +168,9 @@ function syncPieces(rounds: number): BreakdownFigure[] {
 
   const ids = new IdAllocator();
   let id = 0;
-  const encode = () => encodeFrame({ frame: 'request', id: ++id, request: STATUS_REQUEST });
+  // As the client encodes a request (validated, then UTF-8 bytes from Node's pool).
+  const encode = () =>
+    Buffer.from(encodeFrameToString({ frame: 'request', id: ++id, request: STATUS_REQUEST }));
   const response = responseBody(12345);
   const decode = () => decodeFrame(response);
   const utf8 = new TextDecoder();
@@ -223,7 +229,7 @@ function syncPieces(rounds: number): BreakdownFigure[] {
       baseline: { name: 'same without assign', us: toggleUs! },
     },
     {
-      piece: 'codec: encodeFrame(request)',
+      piece: 'codec: Buffer.from(encodeFrameToString(request))',
       us: encodeUs!,
       baseline: { name: 'Buffer.from(JSON.stringify)', us: naiveEncodeUs! },
     },
@@ -239,19 +245,30 @@ function syncPieces(rounds: number): BreakdownFigure[] {
   ];
 }
 
-/** Whole requests over in-memory sockets: the three clients, interleaved. */
+/** OverlaydClient over an in-memory socket pair answered by the echo server's code. */
+function memoryClient(): Promise<OverlaydClient> {
+  const pair = memoryPair();
+  return OverlaydClient.connect('/memory.sock', {
+    connect: () => {
+      process.nextTick(() => pair.client.emit('connect'));
+      return pair.client;
+    },
+  });
+}
+
+/** The minimal XState client (the sequential target's baseline) over an in-memory socket pair. */
+function memoryXState(): MinimalXStateClient {
+  return MinimalXStateClient.over(memoryPair().client, { window: XSTATE_WINDOW });
+}
+
+/** Whole requests over in-memory sockets: the four clients, interleaved. */
 async function inMemory(rounds: number, n: number): Promise<BreakdownFigure[]> {
   const rawPair = memoryPair();
   const raw = RawPingPong.over(rawPair.client);
   const minimalPair = memoryPair();
   const minimal = MinimalClient.over(minimalPair.client);
-  const overlaydPair = memoryPair();
-  const client = await OverlaydClient.connect('/memory.sock', {
-    connect: () => {
-      process.nextTick(() => overlaydPair.client.emit('connect'));
-      return overlaydPair.client;
-    },
-  });
+  const xstate = memoryXState();
+  const client = await memoryClient();
   const calls = async (call: () => Promise<unknown>): Promise<number> => {
     const latencies: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -264,6 +281,7 @@ async function inMemory(rounds: number, n: number): Promise<BreakdownFigure[]> {
   const subjects: Array<() => Promise<number>> = [
     async () => median(await raw.sequential(n)),
     () => calls(() => minimal.call(STATUS_REQUEST)),
+    () => calls(() => xstate.call(STATUS_REQUEST)),
     () => calls(() => client.call(STATUS_REQUEST)),
   ];
   const samples = subjects.map((): number[] => []);
@@ -273,12 +291,18 @@ async function inMemory(rounds: number, n: number): Promise<BreakdownFigure[]> {
   }
   raw.close();
   minimal.close();
+  xstate.close();
   await client.close();
-  const [rawUs, minimalUs, overlaydUs] = samples.map(median);
+  const [rawUs, minimalUs, xstateUs, overlaydUs] = samples.map(median);
   return [
     {
       piece: 'whole: OverlaydClient.call over an in-memory socket',
       us: overlaydUs!,
+      baseline: { name: 'minimal XState client over the same', us: xstateUs! },
+    },
+    {
+      piece: 'whole: minimal XState client over an in-memory socket',
+      us: xstateUs!,
       baseline: { name: 'raw ping-pong over the same', us: rawUs! },
     },
     {
@@ -338,19 +362,16 @@ async function allocatedPerCall(
 async function allocations(n: number): Promise<BreakdownFigure[]> {
   const minimalPair = memoryPair();
   const minimal = MinimalClient.over(minimalPair.client);
-  const overlaydPair = memoryPair();
-  const client = await OverlaydClient.connect('/memory.sock', {
-    connect: () => {
-      process.nextTick(() => overlaydPair.client.emit('connect'));
-      return overlaydPair.client;
-    },
-  });
+  const xstate = memoryXState();
+  const client = await memoryClient();
   const base = await allocatedPerCall(() => minimal.call(STATUS_REQUEST), n);
+  const chart = await allocatedPerCall(() => xstate.call(STATUS_REQUEST), n);
   const ours = await allocatedPerCall(() => client.call(STATUS_REQUEST), n);
   // XState's own floor for a request's two state changes, garbage included.
   const toggle = toggleAssignHarness();
   const floor = await allocatedPerCall(async () => toggle(), n);
   minimal.close();
+  xstate.close();
   await client.close();
   return [
     {
@@ -359,10 +380,18 @@ async function allocations(n: number): Promise<BreakdownFigure[]> {
       unit: 'B',
     },
     {
+      piece: `allocated per minimal XState client call, in bytes (${Math.round(chart.xstateShare * 100)}% inside xstate)`,
+      us: chart.bytes,
+      baseline: { name: 'minimal client', us: base.bytes },
+      unit: 'B',
+    },
+    {
       piece: `allocated per OverlaydClient.call, in bytes (${Math.round(ours.xstateShare * 100)}% inside xstate)`,
       us: ours.bytes,
       baseline: { name: 'minimal client', us: base.bytes },
       unit: 'B',
+      // Issue 12: at most 12 KiB per sequential request.
+      limit: 12 * 1024,
     },
   ];
 }

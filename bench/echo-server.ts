@@ -3,8 +3,9 @@
  * one fixed `status` response frame from precomputed bytes, carrying the
  * request's id (spliced in as bytes; nothing is parsed but the digits after
  * `"id":`), so its own turn is well under a microsecond, as the real
- * overlayd's is. Responses to the frames of one chunk go out in one write, in
- * order. In `silent` mode it reads and discards everything and never answers.
+ * overlayd's is. Like the reference server it answers in order, each
+ * response in a write of its own. In `silent` mode it reads and discards
+ * everything and never answers.
  *
  * It uses nothing from src/transport, so optimizing the client's framing
  * cannot move the floor. Run in this process (`startEchoServer`) or as a
@@ -84,21 +85,6 @@ export function answerConnection(socket: EchoSocket, mode: EchoMode = 'echo'): v
   socket.on('data', (chunk: Buffer) => {
     const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
     pending = undefined;
-    // Count the whole frames first, then fill one output buffer for their
-    // answers (an id has at most 20 digits) from the precomputed head and
-    // tail: no per-frame allocation, and small answers come from Node's pool.
-    let frames = 0;
-    for (let at = 0; buf.length - at >= 4; frames++) {
-      const next = at + 4 + buf.readUInt32LE(at);
-      if (next > buf.length) break;
-      at = next;
-    }
-    if (frames === 0) {
-      pending = buf;
-      return;
-    }
-    const out = Buffer.allocUnsafe(frames * (4 + head.length + 20 + tail.length));
-    let filled = 0;
     let off = 0;
     while (buf.length - off >= 4) {
       const len = buf.readUInt32LE(off);
@@ -108,14 +94,20 @@ export function answerConnection(socket: EchoSocket, mode: EchoMode = 'echo'): v
       let at = buf.indexOf(ID_KEY, bodyStart) + ID_KEY.length;
       const idStart = at;
       while (at < off && buf[at]! >= 0x30 && buf[at]! <= 0x39) at++;
-      out.writeUInt32LE(head.length + (at - idStart) + tail.length, filled);
-      filled += 4;
+      // One write for each answer, as the reference server does (read one
+      // request, answer it, write and flush): answering a read's frames in
+      // one write would make the pipelined floor several times faster than
+      // any real overlayd lets a client be (docs/BENCHMARKS.md).
+      const bodyLength = head.length + (at - idStart) + tail.length;
+      const out = Buffer.allocUnsafe(4 + bodyLength);
+      out.writeUInt32LE(bodyLength, 0);
+      let filled = 4;
       filled += head.copy(out, filled);
       filled += buf.copy(out, filled, idStart, at);
-      filled += tail.copy(out, filled);
+      tail.copy(out, filled);
+      socket.write(out);
     }
     if (off < buf.length) pending = buf.subarray(off);
-    if (filled > 0) socket.write(out.subarray(0, filled));
   });
 }
 

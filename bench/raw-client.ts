@@ -1,22 +1,54 @@
 /**
  * The floor: a bare `node:net` socket that writes a pre-encoded request
- * frame and counts response bytes. No encoding, no parsing, no promises: what
- * is left is the socket, the event loop and the server.
+ * frame and counts the response frames by their length prefixes. No
+ * encoding, no JSON, no promises: what is left is the socket, the event loop
+ * and the server.
  */
 import { createConnection, type Socket } from 'node:net';
 import { prefixed, requestBody } from './echo-server.js';
 
-/**
- * The request id the floor always sends: the response is then a fixed size,
- * learnt from the first answer (the fast server's and the simulated
- * overlayd's differ).
- */
+/** The request id the floor always sends. */
 const RAW_ID = 1;
+
+/**
+ * Counts whole frames in a byte stream by their length prefixes (a frame may
+ * be split across reads), without looking inside them.
+ */
+class FrameCounter {
+  /** Bytes still to skip of the frame being read, prefix included once known. */
+  #left = 0;
+  /** The start of a length prefix split across reads. */
+  #prefix: Buffer | undefined;
+
+  /** How many frames `chunk` completes. */
+  push(chunk: Buffer): number {
+    let data = chunk;
+    if (this.#prefix !== undefined) {
+      data = Buffer.concat([this.#prefix, chunk]);
+      this.#prefix = undefined;
+    }
+    let at = Math.min(this.#left, data.length);
+    this.#left -= at;
+    let frames = this.#left === 0 && at > 0 ? 1 : 0;
+    while (this.#left === 0 && at < data.length) {
+      if (data.length - at < 4) {
+        this.#prefix = data.subarray(at);
+        break;
+      }
+      const size = 4 + data.readUInt32LE(at);
+      const here = Math.min(size, data.length - at);
+      at += here;
+      this.#left = size - here;
+      if (this.#left === 0) frames++;
+    }
+    return frames;
+  }
+}
 
 export class RawPingPong {
   readonly #socket: Socket;
   readonly #request: Buffer;
-  #responseBytes: number | undefined;
+  readonly #frames = new FrameCounter();
   #onData: (chunk: Buffer) => void = () => {};
 
   private constructor(socket: Socket) {
@@ -41,35 +73,15 @@ export class RawPingPong {
     return new RawPingPong(socket);
   }
 
-  /** One round trip, reading the answer's length prefix: the size of every answer. */
-  #responseSize(): Promise<number> {
-    if (this.#responseBytes !== undefined) return Promise.resolve(this.#responseBytes);
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      this.#onData = (chunk) => {
-        chunks.push(chunk);
-        const all = Buffer.concat(chunks);
-        if (all.length < 4 || all.length < 4 + all.readUInt32LE(0)) return;
-        this.#responseBytes = all.length;
-        resolve(all.length);
-      };
-      this.#socket.write(this.#request);
-    });
-  }
-
   /** `n` requests, one at a time; the latency of each, in µs. */
-  async sequential(n: number): Promise<number[]> {
+  sequential(n: number): Promise<number[]> {
     const latencies: number[] = [];
     const socket = this.#socket;
     const request = this.#request;
-    const size = await this.#responseSize();
     return new Promise((resolve) => {
-      let received = 0;
       let start = performance.now();
       this.#onData = (chunk) => {
-        received += chunk.length;
-        if (received < size) return;
-        received -= size;
+        if (this.#frames.push(chunk) === 0) return;
         const now = performance.now();
         latencies.push((now - start) * 1e3);
         if (latencies.length === n) {
@@ -83,22 +95,22 @@ export class RawPingPong {
     });
   }
 
-  /** `n` requests with `depth` outstanding at a time; the elapsed time in ms. */
-  async pipelined(n: number, depth: number): Promise<number> {
+  /**
+   * `n` requests with `depth` outstanding at a time, the requests that
+   * answers make room for written together in one write (as the clients
+   * write a batch); the elapsed time in ms.
+   */
+  pipelined(n: number, depth: number): Promise<number> {
     const socket = this.#socket;
-    const size = await this.#responseSize();
     const batch = Buffer.concat(Array.from({ length: depth }, () => this.#request));
     const one = this.#request.length;
     return new Promise((resolve) => {
-      let received = 0;
       let answered = 0;
       let written = Math.min(depth, n);
       const start = performance.now();
       this.#onData = (chunk) => {
-        received += chunk.length;
-        const done = Math.floor(received / size);
+        const done = this.#frames.push(chunk);
         if (done === 0) return;
-        received -= done * size;
         answered += done;
         if (answered >= n) {
           resolve(performance.now() - start);

@@ -19,6 +19,14 @@ export function p99(values: readonly number[]): number {
   return quantile(values, 0.99);
 }
 
+/** The share (0..1) of `values` above `bound`; NaN for none. */
+export function shareAbove(values: readonly number[], bound: number): number {
+  if (values.length === 0) return Number.NaN;
+  let above = 0;
+  for (const v of values) if (v > bound) above++;
+  return above / values.length;
+}
+
 /** Time of one call of `fn` in µs: the mean over a batch of `batch` calls. */
 export function batchUs(fn: () => unknown, batch: number): number {
   const start = performance.now();
@@ -66,6 +74,10 @@ export function formatBytes(bytes: number): string {
   if (Math.abs(bytes) >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
   if (Math.abs(bytes) >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${bytes.toFixed(0)} B`;
+}
+
+export function formatPercent(share: number): string {
+  return Number.isFinite(share) ? `${(share * 100).toFixed(1)} %` : 'n/a';
 }
 
 export function formatRatio(ratio: number): string {

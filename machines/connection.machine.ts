@@ -6,7 +6,7 @@
  * session (invokes the socket actor; connecting/connected/awaitingResponse share it)
  *   connecting ──socket.connected──▶ connected | awaitingResponse (queue not empty: the window is written)
  *   connected ──request.enqueue (a batch)──▶ awaitingResponse (as many as the window takes, written at once)
- *   awaitingResponse ──request.enqueue──▶ awaitingResponse (written while the window has room)
+ *   awaitingResponse ──request.enqueue──▶ awaitingResponse (written while the window has room, else queued)
  *                    ──socket.responses answering every request in flight, none queued──▶ connected
  *                    ──socket.responses (otherwise)──▶ awaitingResponse (the window refilled)
  *                    ──request.cancel / undecodable / unreadable / request frame──▶ connected | awaitingResponse
@@ -50,9 +50,11 @@ import type {
 import {
   admit,
   answersAll,
+  answersHead,
   fill,
+  headAnswers,
   inOrder,
-  type ResponseRef,
+  refill,
   remember,
   settle,
   without,
@@ -182,6 +184,14 @@ export const connectionMachine = setup({
     answersWindowInOrder: ({ context, event }) =>
       context.queue.length === 0 &&
       inOrder(context.inFlight, (event as Event<'socket.responses'>).responses),
+    /** The batch answers the oldest requests in flight, in order (the usual case under load). */
+    answersHeadInOrder: ({ context, event }) =>
+      answersHead(context.inFlight, (event as Event<'socket.responses'>).responses),
+    /** The window is full and the arriving requests all fit in the queue (the usual case under load). */
+    waitsForWindow: ({ context, event }) =>
+      context.inFlight.length >= context.maxInFlight &&
+      (event as Event<'request.enqueue'>).requests.length <=
+        context.queueLimit - context.queue.length,
     /** The batch answers every request in flight and nothing waits: the connection goes quiet. */
     answersEverything: ({ context, event }) =>
       context.queue.length === 0 &&
@@ -292,15 +302,38 @@ export const connectionMachine = setup({
     }),
     /** Write the arriving requests, in one write (see `writeRequests`). */
     writeArrivals: ({ event, self }) => writeTo(self, (event as Event<'request.enqueue'>).requests),
-    /** The batch answered the window exactly, in order (`answersWindowInOrder`): one event for it. */
-    answerWindow: emit(({ context, event }) => {
-      const { responses } = event as Event<'socket.responses'>;
+    /** The window is full: the arriving requests wait in the queue (they fit: `waitsForWindow`). */
+    queueArrivals: assign(({ context, event }) => {
+      const { requests } = event as Event<'request.enqueue'>;
+      return { queue: context.queue.length === 0 ? requests : context.queue.concat(requests) };
+    }),
+    /** The batch answered the oldest in flight, in order (`answersHeadInOrder`): one event for it. */
+    answerHead: emit(({ context, event }) => ({
+      type: 'requests.answered' as const,
+      answers: headAnswers(context.inFlight, (event as Event<'socket.responses'>).responses),
+    })),
+    /**
+     * Write what the window takes from the queue once the answered head has
+     * left (`advanceWindow` computes the same window from the same context:
+     * it runs after this action, so the context is the one before the step).
+     */
+    writeRefill: ({ context, event, self }) => {
+      const answered = (event as Event<'socket.responses'>).responses.length;
+      const { taken } = refill(context.queue, context.inFlight, answered, context.maxInFlight);
+      if (taken.length > 0) writeTo(self, taken);
+    },
+    /** The answered head leaves the window, and the window takes the oldest queued requests. */
+    advanceWindow: assign(({ context, event }) => {
+      const answered = (event as Event<'socket.responses'>).responses.length;
+      const window = refill(context.queue, context.inFlight, answered, context.maxInFlight);
       return {
-        type: 'requests.answered' as const,
-        answers: context.inFlight.map((request, i) => ({
-          token: request.token,
-          response: (responses[i] as ResponseRef).response,
-        })),
+        queue: window.queue,
+        inFlight: window.inFlight,
+        stats: {
+          ...context.stats,
+          answered: context.stats.answered + answered,
+          sent: context.stats.sent + window.taken.length,
+        },
       };
     }),
     /** Nothing is in flight any more. */
@@ -603,14 +636,21 @@ export const connectionMachine = setup({
           on: {
             'request.enqueue': [
               { guard: 'fitsWindow', actions: ['dispatchArrivals', 'writeArrivals'] },
+              { guard: 'waitsForWindow', actions: 'queueArrivals' },
               { actions: 'takeRequests' },
             ],
             'socket.responses': [
-              // The usual case first: one read answers the window, in order.
+              // The usual cases first: one read answers the window, in order;
+              // under load, one read answers its oldest, in order, and the
+              // window refills from the queue.
               {
                 guard: 'answersWindowInOrder',
                 target: 'connected',
-                actions: ['answerWindow', 'emptyWindow'],
+                actions: ['answerHead', 'emptyWindow'],
+              },
+              {
+                guard: 'answersHeadInOrder',
+                actions: ['answerHead', 'writeRefill', 'advanceWindow'],
               },
               { guard: 'answersEverything', target: 'connected', actions: 'settleResponses' },
               { actions: ['settleResponses', 'fillWindow'] },

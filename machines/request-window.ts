@@ -81,13 +81,40 @@ export function fill(
   };
 }
 
-/** True when `responses` answer the requests in flight one for one, in their order. */
-export function inOrder(inFlight: RequestRef[], responses: readonly ResponseRef[]): boolean {
-  if (responses.length !== inFlight.length) return false;
-  for (let i = 0; i < inFlight.length; i++) {
+/**
+ * True when `responses` answer the oldest requests in flight one for one, in
+ * their order (overlayd's usual read: the head of the window, or all of it).
+ */
+export function answersHead(inFlight: RequestRef[], responses: readonly ResponseRef[]): boolean {
+  if (responses.length === 0 || responses.length > inFlight.length) return false;
+  for (let i = 0; i < responses.length; i++) {
     if ((responses[i] as ResponseRef).id !== (inFlight[i] as RequestRef).id) return false;
   }
   return true;
+}
+
+/** True when `responses` answer the requests in flight one for one, in their order. */
+export function inOrder(inFlight: RequestRef[], responses: readonly ResponseRef[]): boolean {
+  return responses.length === inFlight.length && answersHead(inFlight, responses);
+}
+
+/** The answers to the oldest `responses.length` requests in flight (`answersHead` holds). */
+export function headAnswers(inFlight: RequestRef[], responses: readonly ResponseRef[]): Answer[] {
+  return responses.map((r, i) => ({
+    token: (inFlight[i] as RequestRef).token,
+    response: r.response,
+  }));
+}
+
+/** The window once its oldest `answered` requests have left, refilled from the queue. */
+export function refill(
+  queue: RequestRef[],
+  inFlight: RequestRef[],
+  answered: number,
+  maxInFlight: number,
+): { queue: RequestRef[]; inFlight: RequestRef[]; taken: RequestRef[] } {
+  const left = answered >= inFlight.length ? NONE : inFlight.slice(answered);
+  return fill(queue, left, maxInFlight);
 }
 
 /** True when `responses` answer every request in flight. */

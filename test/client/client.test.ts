@@ -163,6 +163,8 @@ describe('OverlaydClient: requests', () => {
     expect(error).toBeInstanceOf(OverlayError);
     expect((error as OverlayError).reason).toBe('no slice assigned');
     expect((error as OverlayError).message).toContain('allocate_ip');
+    expect((error as OverlayError).op).toBe('allocate_ip');
+    expect((error as OverlayError).delivery).toBe('sent');
   });
 
   it('rejects a result that does not fit the op with a ProtocolError naming both', async () => {

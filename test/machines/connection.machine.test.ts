@@ -426,6 +426,43 @@ describe('connection machine: a window of requests in flight', () => {
     ]);
   });
 
+  it('under load: arrivals wait while the window is full, and a read answering its oldest refills it in one write', () => {
+    const { sockets, enqueueBatch, respond, state, context, emitted, failures } = connected({
+      queueLimit: 4,
+    });
+    enqueueBatch(1, 2);
+    enqueueBatch(3, 4, 5);
+    // The window is full: nothing more is written, the arrivals wait in order.
+    expect(sockets.current.commands).toEqual([[1, 2]]);
+    expect(context().queue.map((r) => r.token)).toEqual([3, 4, 5]);
+    // Beyond the queue's room the arrivals are refused, the rest still wait.
+    enqueueBatch(6, 7);
+    expect(context().queue.map((r) => r.token)).toEqual([3, 4, 5, 6]);
+    expect(failures().map((f) => [f.token, f.kind, f.delivery])).toEqual([
+      [7, 'queueFull', 'not-sent'],
+    ]);
+    respond('1', '2');
+    expect(sockets.current.commands).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(context().inFlight.map((r) => r.token)).toEqual([3, 4]);
+    expect(context().queue.map((r) => r.token)).toEqual([5, 6]);
+    respond('3');
+    expect(sockets.current.commands.at(-1)).toEqual([5]);
+    respond('4', '5');
+    expect(sockets.current.commands.at(-1)).toEqual([6]);
+    expect(state()).toBe('awaitingResponse');
+    respond('6');
+    expect(state()).toBe('connected');
+    expect(context().stats).toMatchObject({ sent: 6, answered: 6 });
+    expect(
+      emitted
+        .filter((e) => e.type === 'requests.answered')
+        .map((e) => e.answers.map((a) => a.token)),
+    ).toEqual([[1, 2], [3], [4, 5], [6]]);
+  });
+
   it('writes a request arriving while others are in flight, window permitting', () => {
     const { sockets, enqueue, respond, state } = connected();
     enqueue(1);

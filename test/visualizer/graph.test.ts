@@ -128,7 +128,7 @@ describe('machineGraph(connectionMachine)', () => {
 
   it('has an edge for every transition of the definition, with its event and guard', () => {
     const expected = configTransitions(config);
-    expect(expected).toHaveLength(38);
+    expect(expected).toHaveLength(40);
     expect(graph.edges).toHaveLength(expected.length);
 
     const key = (t: {
