@@ -495,14 +495,16 @@ export class OverlayManager {
     try {
       response = (await this.client.call(planned.request, { signal })) as OverlaydResponse;
     } catch (error) {
-      // Refused: there was nothing to detach, which is what the step makes sure of.
-      if (isClearingStep(planned) && error instanceof OverlayError) {
-        this.#record.cleared(planned);
-        return;
+      if (error instanceof OverlayError) {
+        // A refused detach: nothing was attached, which is what a clearing step makes sure of.
+        if (isClearingStep(planned)) {
+          this.#record.cleared(planned);
+          return;
+        }
+        throw error;
       }
-      // Sent, and no `err` came back: it may have run.
-      const refused = error instanceof OverlayError;
-      if (!refused && error instanceof OverlaydError && error.delivery === 'sent') {
+      // Sent, and no answer came: it may have run.
+      if (error instanceof OverlaydError && error.delivery === 'sent') {
         this.#record.unanswered(planned);
       }
       throw error;

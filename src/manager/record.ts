@@ -55,7 +55,7 @@ export interface PlannedStep extends ReappliedStep {
   request: OverlaydRequestInput;
 }
 
-/** The step that clears an attachment whose re-apply went unanswered, before it is sent again. */
+/** The step that detaches an attachment overlayd may hold, before it is attached again. */
 export function isClearingStep(step: PlannedStep): boolean {
   return step.request.op === 'detach_container';
 }
@@ -132,7 +132,7 @@ export class DeclaredState {
    * Handles of attachments the overlayd we talk to now may or may not hold: a
    * re-apply never answered, or a shared overlay that may have gone with them.
    */
-  readonly #unanswered = new Set<string>();
+  readonly #uncertain = new Set<string>();
 
   counts(): DeclaredCounts {
     let peers = 0;
@@ -197,7 +197,7 @@ export class DeclaredState {
         const key = attachHandleKey(request.handle);
         this.#attachments.delete(key);
         this.#present.delete(KEY.attachment(key));
-        this.#unanswered.delete(key);
+        this.#uncertain.delete(key);
         return;
       }
       case 'add_peer': {
@@ -267,7 +267,7 @@ export class DeclaredState {
       status.dedicated_services.length === 0;
     if (empty) {
       this.#present.clear();
-      this.#unanswered.clear();
+      this.#uncertain.clear();
       return 'restarted';
     }
     if (this.#wgPubkey !== undefined && status.public_key !== this.#wgPubkey.pubkey) {
@@ -321,7 +321,7 @@ export class DeclaredState {
         }
         for (const [key, attachment] of this.#attachments) {
           if (attachment.request.service === service && this.#present.delete(KEY.attachment(key))) {
-            this.#unanswered.add(key);
+            this.#uncertain.add(key);
           }
         }
       }
@@ -370,7 +370,7 @@ export class DeclaredState {
     for (const [name, request] of this.#dns)
       add('dns', KEY.dns(name), request, `register_dns ${name}`);
     for (const [key, { request }] of this.#attachments) {
-      if (this.#unanswered.has(key) && !this.#present.has(KEY.attachment(key))) {
+      if (this.#uncertain.has(key) && !this.#present.has(KEY.attachment(key))) {
         const detach: OverlaydRequestInput = { op: 'detach_container', handle: request.handle };
         steps.push({ layer: 'attachments', key, request: detach, step: `detach_container ${key}` });
       }
@@ -385,14 +385,14 @@ export class DeclaredState {
    */
   unanswered(step: PlannedStep): void {
     if (step.request.op === 'attach_container') {
-      this.#unanswered.add(attachHandleKey(step.request.handle));
+      this.#uncertain.add(attachHandleKey(step.request.handle));
     }
   }
 
   /** A clearing step is done: overlayd detached the attachment, or had not attached it. */
   cleared(step: PlannedStep): void {
     if (step.request.op === 'detach_container') {
-      this.#unanswered.delete(attachHandleKey(step.request.handle));
+      this.#uncertain.delete(attachHandleKey(step.request.handle));
     }
   }
 
@@ -404,7 +404,7 @@ export class DeclaredState {
     this.#present.add(step.key);
     if (step.request.op !== 'attach_container') return undefined;
     const key = attachHandleKey(step.request.handle);
-    this.#unanswered.delete(key);
+    this.#uncertain.delete(key);
     const declared = this.#attachments.get(key);
     const ip = attachedIp(response);
     if (declared === undefined || ip === undefined || ip === declared.ip) return undefined;
@@ -440,7 +440,7 @@ export class DeclaredState {
   /** An attachment went with its overlay (and goes from the record too when `declared`). */
   #detached(key: string, declared: boolean): void {
     this.#present.delete(KEY.attachment(key));
-    this.#unanswered.delete(key);
+    this.#uncertain.delete(key);
     if (declared) this.#attachments.delete(key);
   }
 
