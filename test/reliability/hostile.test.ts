@@ -3,8 +3,7 @@
  * docs/SECURITY.md, each backed here (or in faults.test.ts / test/fuzz).
  */
 import { createConnection, type Socket } from 'node:net';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { LATE_IDS_REMEMBERED } from '../../machines/connection.machine.js';
 import { type ClientOptions, OverlaydClient } from '../../src/client/client.js';
@@ -12,10 +11,9 @@ import { CodecError } from '../../src/errors.js';
 import { decodeFrame, encodeFrame } from '../../src/protocol/index.js';
 import { answer, type ChaosScript, frameBytes, startChaosServer } from '../support/chaos-server.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { settledHeap } from '../support/memory.js';
 import { successFor } from '../support/scripted-server.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 const MIB = 1024 * 1024;
 const KEY = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=';
 
@@ -30,11 +28,6 @@ async function connected(script: ChaosScript, options: ClientOptions = {}) {
   });
   cleanups.push(() => client.close());
   return { server, client };
-}
-
-function settledHeap(): number {
-  for (let i = 0; i < 3; i++) gc();
-  return process.memoryUsage().heapUsed;
 }
 
 /** Best of `runs` timings of `fn`, in ms. */
