@@ -332,7 +332,7 @@ describe('overlayctl', { timeout: 60_000 }, () => {
     );
     r = await pair(['teardown-global-overlay'], ['teardown-global-overlay']);
     expect(r.json).toEqual({ result: 'ok' });
-  });
+  }, 60_000); // some 26 CLI processes, each a node start-up: more than the default 20 s on a slow machine
 
   it('sends raw JSON requests with call, u64s exact', async () => {
     const r = await both('call', '{"op":"set_local_node_id","node_id":18446744073709551615}');
