@@ -34,6 +34,7 @@ import {
 import type {
   OverlaydRequestInput,
   OverlaydResponse,
+  RequestInputOf,
   ResponseOf,
   ResultFor,
 } from '../protocol/index.js';
@@ -270,7 +271,7 @@ export class OverlayManager {
   attachContainer(params: AttachContainerParams): Promise<ResponseOf<'attached'>> {
     return this.#exclusive('attachContainer', params, async (p) => {
       const request = attachRequest(wireHandle(p.handle), p);
-      return expect(await this.#send(request), 'attached', request.op);
+      return expect(await this.#attach(request), 'attached', request.op);
     });
   }
 
@@ -284,7 +285,7 @@ export class OverlayManager {
   attachContainerGuest(params: AttachGuestParams): Promise<ResponseOf<'guest_config'>> {
     return this.#exclusive('attachContainerGuest', params, async (p) => {
       const request = attachRequest({ platform: 'guest_managed', id: p.id }, p);
-      return expect(await this.#send(request), 'guest_config', request.op);
+      return expect(await this.#attach(request), 'guest_config', request.op);
     });
   }
 
@@ -406,6 +407,29 @@ export class OverlayManager {
     }
   }
 
+  /**
+   * Attach, first detaching a handle an earlier attach may have left on this
+   * overlayd unanswered: overlayd refuses a second attach, so the daemon's
+   * retry would fail. A refused detach means nothing was attached.
+   */
+  async #attach(request: RequestInputOf<'attach_container'>): Promise<OverlaydResponse> {
+    if (this.#record.isUncertain(request.handle)) {
+      const detach: OverlaydRequestInput = { op: 'detach_container', handle: request.handle };
+      try {
+        await this.#send(detach);
+      } catch (error) {
+        if (!(error instanceof OverlayError)) throw error;
+        this.#record.cleared(detach);
+      }
+    }
+    try {
+      return (await this.#send(request)) as OverlaydResponse;
+    } catch (error) {
+      if (isUnanswered(error)) this.#record.unanswered(request);
+      throw error;
+    }
+  }
+
   #waitForGate(op: string): Promise<void> {
     switch (this.state) {
       case 'closed':
@@ -498,19 +522,16 @@ export class OverlayManager {
       if (error instanceof OverlayError) {
         // A refused detach: nothing was attached, which is what a clearing step makes sure of.
         if (isClearingStep(planned)) {
-          this.#record.cleared(planned);
+          this.#record.cleared(planned.request);
           return;
         }
         throw error;
       }
-      // Sent, and no answer came: it may have run.
-      if (error instanceof OverlaydError && error.delivery === 'sent') {
-        this.#record.unanswered(planned);
-      }
+      if (isUnanswered(error)) this.#record.unanswered(planned.request);
       throw error;
     }
     if (isClearingStep(planned)) {
-      this.#record.cleared(planned);
+      this.#record.cleared(planned.request);
       return;
     }
     const moved = this.#record.applied(planned, response);
@@ -560,6 +581,13 @@ export class OverlayManager {
       }
     }
   }
+}
+
+/** A call written whole whose answer never came (overlayd's own `err` is an answer): it may have run. */
+function isUnanswered(error: unknown): boolean {
+  return (
+    error instanceof OverlaydError && !(error instanceof OverlayError) && error.delivery === 'sent'
+  );
 }
 
 /** The client's answer for a call aborted before any byte of it was written. */

@@ -129,8 +129,10 @@ export class DeclaredState {
   /** Keys of the items applied on the overlayd we talk to now. */
   readonly #present = new Set<string>();
   /**
-   * Handles of attachments the overlayd we talk to now may or may not hold: a
-   * re-apply never answered, or a shared overlay that may have gone with them.
+   * Handles of attachments the overlayd we talk to now may or may not hold: an
+   * attach sent and never answered (the daemon's or a re-apply), or a shared
+   * overlay that may have gone with them. An attach of one is preceded by a
+   * detach, since overlayd refuses to attach a handle twice.
    */
   readonly #uncertain = new Set<string>();
 
@@ -380,20 +382,21 @@ export class DeclaredState {
   }
 
   /**
-   * A re-applied step was sent and its answer never came: overlayd may have
-   * run it. Only an attachment needs care (every other op is idempotent).
+   * A request was sent and its answer never came: overlayd may have run it.
+   * Only an attachment needs care (every other op is idempotent).
    */
-  unanswered(step: PlannedStep): void {
-    if (step.request.op === 'attach_container') {
-      this.#uncertain.add(attachHandleKey(step.request.handle));
-    }
+  unanswered(request: OverlaydRequestInput): void {
+    if (request.op === 'attach_container') this.#uncertain.add(attachHandleKey(request.handle));
   }
 
-  /** A clearing step is done: overlayd detached the attachment, or had not attached it. */
-  cleared(step: PlannedStep): void {
-    if (step.request.op === 'detach_container') {
-      this.#uncertain.delete(attachHandleKey(step.request.handle));
-    }
+  /** Whether overlayd may hold this handle attached without the record knowing it does. */
+  isUncertain(handle: AttachHandleInput): boolean {
+    return this.#uncertain.has(attachHandleKey(handle));
+  }
+
+  /** A clearing detach is done: overlayd detached the handle, or had not attached it. */
+  cleared(request: OverlaydRequestInput): void {
+    if (request.op === 'detach_container') this.#uncertain.delete(attachHandleKey(request.handle));
   }
 
   /**

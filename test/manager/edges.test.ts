@@ -331,6 +331,57 @@ describe('OverlayManager edges', () => {
     });
   });
 
+  it('detaches first when the daemon retries an attach that ran but whose answer never came', async () => {
+    // overlayd is an Engine behind a scripted server; the connection drops, the Engine lives on.
+    const engine = new Engine();
+    let hangUpAfterAttach = false;
+    server = await startScriptedServer((frame) => {
+      const { response } = engine.handle(frame.request);
+      if (frame.request.op === 'attach_container' && hangUpAfterAttach) {
+        hangUpAfterAttach = false;
+        return { hangUp: true };
+      }
+      return { frames: [{ frame: 'response', id: frame.id, response }] };
+    });
+    manager = await OverlayManager.connect(server.endpoint, {
+      backoff: { initialDelayMs: 5, maxDelayMs: 20 },
+    });
+    await manager.setupGlobalOverlay(globalOverlay(wgKey()));
+    await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+    const handle = { platform: 'linux_pid' as const, pid: 8 };
+    const attach = { handle, service: 'web', joinGlobal: false };
+
+    // overlayd runs the attach, and the connection drops before its answer.
+    hangUpAfterAttach = true;
+    const lost = await manager.attachContainer(attach).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(lost).toBeInstanceOf(ClosedError);
+    expect(lost).toMatchObject({ op: 'attach_container', delivery: 'sent' });
+    await manager.whenSynced();
+    server.received.length = 0;
+
+    // The retry is not refused as "already attached": the manager detaches first.
+    expect(await manager.attachContainer(attach)).toMatchObject({ result: 'attached' });
+    expect(server.received.map((r) => r.frame.request.op)).toEqual([
+      'detach_container',
+      'attach_container',
+    ]);
+    // Once answered, the handle is known: a later attach goes alone (and overlayd refuses it).
+    server.received.length = 0;
+    await expect(manager.attachContainer(attach)).rejects.toMatchObject({
+      op: 'attach_container',
+      delivery: 'sent',
+    });
+    expect(server.received.map((r) => r.frame.request.op)).toEqual(['attach_container']);
+    // overlayd holds the container once: one detach works, the next is refused.
+    await manager.detachContainer({ handle });
+    expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+      result: 'err',
+    });
+  });
+
   it('brings back a shared overlay torn down behind its back, with its peers and attachments', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'manager-shared-'));
     const socket = join(dir, 'o.sock');

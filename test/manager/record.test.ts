@@ -296,7 +296,7 @@ describe('DeclaredState', () => {
     const { record, status } = populated();
     record.observe(EMPTY);
     const attach = record.plan().find((step) => step.step === 'attach_container linux_pid 1')!;
-    record.unanswered(attach);
+    record.unanswered(attach.request);
     // The same overlayd again: it may hold the attachment, so it is detached first.
     record.observe(status);
     const plan = record.plan();
@@ -307,21 +307,46 @@ describe('DeclaredState', () => {
       handle: { platform: 'linux_pid', pid: 1 },
     });
     expect(plan[plan.indexOf(detach) + 1]?.step).toBe('attach_container linux_pid 1');
-    record.cleared(detach);
+    record.cleared(detach.request);
     expect(steps(record)).not.toContain('detach_container linux_pid 1');
     expect(steps(record)).toContain('attach_container linux_pid 1');
 
     // Unanswered again, then answered: nothing is left to clear.
-    record.unanswered(attach);
+    record.unanswered(attach.request);
     record.applied(attach, { result: 'attached', ip: '10.200.0.2' });
     expect(steps(record).filter((step) => step.includes('linux_pid 1'))).toEqual([]);
 
     // Unanswered again, then a new overlayd: it holds nothing, so nothing needs clearing.
-    record.unanswered(attach);
+    record.unanswered(attach.request);
     record.observe(EMPTY);
     expect(steps(record).filter((step) => step.includes('linux_pid 1'))).toEqual([
       'attach_container linux_pid 1',
     ]);
+  });
+
+  it("remembers the daemon's own unanswered attach of an undeclared handle until it is detached or overlayd is new", () => {
+    const { record, status } = populated();
+    const handle = { platform: 'linux_pid' as const, pid: 40 };
+    const attach: OverlaydRequestInput = {
+      op: 'attach_container',
+      handle,
+      service: 'web',
+      join_global: false,
+    };
+    expect(record.isUncertain(handle)).toBe(false);
+    record.unanswered(attach);
+    expect(record.isUncertain(handle)).toBe(true);
+    // Not declared: no resync step re-applies or clears it; the daemon's retry does.
+    expect(steps(record).filter((step) => step.includes('linux_pid 40'))).toEqual([]);
+    record.observe(status);
+    expect(record.isUncertain(handle)).toBe(true);
+    record.cleared({ op: 'detach_container', handle });
+    expect(record.isUncertain(handle)).toBe(false);
+    // Every other op is idempotent: nothing to remember.
+    record.unanswered({ op: 'register_dns', name: 'x.local', ip: '10.0.0.9' });
+    record.unanswered(attach);
+    record.observe(EMPTY);
+    expect(record.isUncertain(handle)).toBe(false);
   });
 
   it('forgets an unanswered attachment that left with its overlay or was detached', () => {
@@ -329,8 +354,8 @@ describe('DeclaredState', () => {
     record.observe(EMPTY);
     const attachDb = record.plan().find((step) => step.step === 'attach_container linux_pid 2')!;
     const attachWeb = record.plan().find((step) => step.step === 'attach_container linux_pid 1')!;
-    record.unanswered(attachDb);
-    record.unanswered(attachWeb);
+    record.unanswered(attachDb.request);
+    record.unanswered(attachWeb.request);
     // The dedicated overlay is gone on this overlayd: so is what was attached to it.
     record.observe({ ...status, service_count: 1, dedicated_services: [] });
     expect(steps(record)).not.toContain('detach_container linux_pid 2');
