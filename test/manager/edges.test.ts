@@ -38,6 +38,29 @@ afterEach(async () => {
 
 const DECLARE_DNS = { name: 'a.local', ip: '10.0.0.1' };
 
+/**
+ * An Engine behind a scripted server that can hang up right after running an
+ * attach, before its answer; a manager on it with the global overlay and a
+ * shared `web` overlay set up. A "restart" is a new `engine`.
+ */
+async function attachHangingUp() {
+  const overlayd = { engine: new Engine(), hangUpAfterAttach: false };
+  server = await startScriptedServer((frame) => {
+    const { response } = overlayd.engine.handle(frame.request);
+    if (frame.request.op === 'attach_container' && overlayd.hangUpAfterAttach) {
+      overlayd.hangUpAfterAttach = false;
+      return { hangUp: true };
+    }
+    return { frames: [{ frame: 'response', id: frame.id, response }] };
+  });
+  manager = await OverlayManager.connect(server.endpoint, {
+    backoff: { initialDelayMs: 5, maxDelayMs: 20 },
+  });
+  await manager.setupGlobalOverlay(globalOverlay(wgKey()));
+  await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+  return { overlayd, scripted: server, daemon: manager };
+}
+
 describe('OverlayManager edges', () => {
   it("accepts an older server's bridge_name for a service overlay, and refuses misfit attach answers", async () => {
     server = await startScriptedServer((request) => {
@@ -277,39 +300,24 @@ describe('OverlayManager edges', () => {
   });
 
   it('detaches, then re-attaches, an attachment whose re-apply ran but was never answered', async () => {
-    // overlayd is an Engine behind a scripted server: a "restart" is a new Engine.
-    let engine = new Engine();
-    let hangUpAfterAttach = false;
-    server = await startScriptedServer((frame) => {
-      const { response } = engine.handle(frame.request);
-      if (frame.request.op === 'attach_container' && hangUpAfterAttach) {
-        hangUpAfterAttach = false;
-        return { hangUp: true };
-      }
-      return { frames: [{ frame: 'response', id: frame.id, response }] };
-    });
-    manager = await OverlayManager.connect(server.endpoint, {
-      backoff: { initialDelayMs: 5, maxDelayMs: 20 },
-    });
-    await manager.setupGlobalOverlay(globalOverlay(wgKey()));
-    await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+    const { overlayd, scripted, daemon } = await attachHangingUp();
     const handle = { platform: 'linux_pid' as const, pid: 7 };
-    await manager.attachContainer({ handle, service: 'web', joinGlobal: false });
+    await daemon.attachContainer({ handle, service: 'web', joinGlobal: false });
     const notices: ManagerEvent[] = [];
-    manager.onEvent((event) => notices.push(event));
+    daemon.onEvent((event) => notices.push(event));
     // The first resync outcome after the one the drop interrupted.
     const settled = new Promise<ManagerEvent>((resolve) => {
-      manager?.onEvent((event) => {
+      daemon.onEvent((event) => {
         if (event.event === 'resynced' || event.event === 'resyncFailed') resolve(event);
       });
     });
 
     // overlayd restarts; the re-attach runs on the new one, and the connection drops before its answer.
-    await server.stop();
-    engine = new Engine();
-    hangUpAfterAttach = true;
-    server.received.length = 0;
-    await server.restart();
+    await scripted.stop();
+    overlayd.engine = new Engine();
+    overlayd.hangUpAfterAttach = true;
+    scripted.received.length = 0;
+    await scripted.restart();
 
     // The next resync finds the same overlayd, holding the attachment the record could not confirm.
     expect(await settled).toMatchObject({
@@ -320,64 +328,49 @@ describe('OverlayManager edges', () => {
         { layer: 'attachments', step: 'attach_container linux_pid 7' },
       ],
     });
-    expect(manager.state).toBe('synced');
-    const attaches = server.received.filter((r) => r.frame.request.op === 'attach_container');
+    expect(daemon.state).toBe('synced');
+    const attaches = scripted.received.filter((r) => r.frame.request.op === 'attach_container');
     expect(attaches.map((r) => r.connection)).toEqual([2, 3]);
     // overlayd holds it once: the daemon's detach works, and nothing is left attached after it.
     expect(notices.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
-    await manager.detachContainer({ handle });
-    expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+    await daemon.detachContainer({ handle });
+    expect(overlayd.engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
       result: 'err',
     });
   });
 
   it('detaches first when the daemon retries an attach that ran but whose answer never came', async () => {
-    // overlayd is an Engine behind a scripted server; the connection drops, the Engine lives on.
-    const engine = new Engine();
-    let hangUpAfterAttach = false;
-    server = await startScriptedServer((frame) => {
-      const { response } = engine.handle(frame.request);
-      if (frame.request.op === 'attach_container' && hangUpAfterAttach) {
-        hangUpAfterAttach = false;
-        return { hangUp: true };
-      }
-      return { frames: [{ frame: 'response', id: frame.id, response }] };
-    });
-    manager = await OverlayManager.connect(server.endpoint, {
-      backoff: { initialDelayMs: 5, maxDelayMs: 20 },
-    });
-    await manager.setupGlobalOverlay(globalOverlay(wgKey()));
-    await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
+    const { overlayd, scripted, daemon } = await attachHangingUp();
     const handle = { platform: 'linux_pid' as const, pid: 8 };
     const attach = { handle, service: 'web', joinGlobal: false };
 
     // overlayd runs the attach, and the connection drops before its answer.
-    hangUpAfterAttach = true;
-    const lost = await manager.attachContainer(attach).then(
+    overlayd.hangUpAfterAttach = true;
+    const lost = await daemon.attachContainer(attach).then(
       () => undefined,
       (error: unknown) => error,
     );
     expect(lost).toBeInstanceOf(ClosedError);
     expect(lost).toMatchObject({ op: 'attach_container', delivery: 'sent' });
-    await manager.whenSynced();
-    server.received.length = 0;
+    await daemon.whenSynced();
+    scripted.received.length = 0;
 
     // The retry is not refused as "already attached": the manager detaches first.
-    expect(await manager.attachContainer(attach)).toMatchObject({ result: 'attached' });
-    expect(server.received.map((r) => r.frame.request.op)).toEqual([
+    expect(await daemon.attachContainer(attach)).toMatchObject({ result: 'attached' });
+    expect(scripted.received.map((r) => r.frame.request.op)).toEqual([
       'detach_container',
       'attach_container',
     ]);
     // Once answered, the handle is known: a later attach goes alone (and overlayd refuses it).
-    server.received.length = 0;
-    await expect(manager.attachContainer(attach)).rejects.toMatchObject({
+    scripted.received.length = 0;
+    await expect(daemon.attachContainer(attach)).rejects.toMatchObject({
       op: 'attach_container',
       delivery: 'sent',
     });
-    expect(server.received.map((r) => r.frame.request.op)).toEqual(['attach_container']);
+    expect(scripted.received.map((r) => r.frame.request.op)).toEqual(['attach_container']);
     // overlayd holds the container once: one detach works, the next is refused.
-    await manager.detachContainer({ handle });
-    expect(engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
+    await daemon.detachContainer({ handle });
+    expect(overlayd.engine.handle({ op: 'detach_container', handle }).response).toMatchObject({
       result: 'err',
     });
   });
