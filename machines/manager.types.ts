@@ -48,6 +48,14 @@ export interface ResyncFailure {
 
 export interface ManagerContext {
   endpoint: string;
+  /** Attempts of each connect cycle the manager starts (the connect budget of a call). */
+  connectAttempts: number;
+  /** Whether the manager keeps reconnecting in the background while overlayd is unreachable. */
+  heals: boolean;
+  /** Background connect cycles that failed since the last connection (the retry's place on the schedule). */
+  reconnectTries: number;
+  /** The schedule of those background retries (the connection's backoff). */
+  reconnectBackoff: BackoffOptions;
   declared: DeclaredCounts;
   /** Failed resyncs in a row (the retry's place on the backoff schedule). */
   failures: number;
@@ -60,6 +68,12 @@ export interface ManagerContext {
 
 export interface ManagerInput {
   endpoint: string;
+  /** Attempts of each connect cycle the manager starts (default 6, as upstream). */
+  connectAttempts?: number;
+  /** Keep reconnecting in the background while overlayd is unreachable (default true). */
+  heals?: boolean;
+  /** The schedule of background reconnects (default: the connection's default backoff). */
+  reconnectBackoff?: Partial<BackoffOptions>;
   /** The schedule of retries after a refused re-apply (default: the connection's backoff). */
   backoff?: Partial<BackoffOptions>;
 }
@@ -70,10 +84,13 @@ export type ManagerHostEvent =
   | { type: 'connection.up' }
   /** The connection dropped; the client is trying again. */
   | { type: 'connection.down' }
-  /** The client gave up reconnecting. */
+  /** The client's connect cycle failed: overlayd is unreachable. */
   | { type: 'connection.lost' }
-  /** A call while offline: the host started a new connect cycle. */
-  | { type: 'reconnect' }
+  /**
+   * Something needs overlayd (a call, or `open`): start a connect cycle if
+   * none is running. `maxAttempts` overrides the connect budget.
+   */
+  | { type: 'connect'; maxAttempts?: number }
   | { type: 'record.changed'; declared: DeclaredCounts }
   | { type: 'close' };
 
@@ -86,5 +103,7 @@ export type ManagerMachineEvent = ManagerHostEvent | ResyncEvent;
 
 /** Emitted for the host. */
 export type ManagerEmitted =
+  /** The host is to start a connect cycle of `maxAttempts` attempts (the chart decides when). */
+  | { type: 'connect'; maxAttempts: number }
   | { type: 'resynced'; report: ResyncReport }
   | { type: 'resyncFailed'; failure: ResyncFailure; retryInMs: number };

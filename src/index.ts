@@ -15,6 +15,8 @@ export type { Clock } from './client/clock.js';
 export type { ClientState } from './client/state.js';
 export * from './errors.js';
 export {
+  type CallOptions,
+  type DnsConfig,
   type GlobalOverlayResult,
   MANAGER_CONNECT_ATTEMPTS,
   type ManagerEvent,

@@ -2,30 +2,42 @@
  * OverlayManager: the daemon's side of overlayd, over one OverlaydClient.
  *
  * Like the upstream daemon's overlay manager it runs one operation at a time
- * (a lock), connects lazily with 6 attempts, and exposes the overlay
- * operations as typed methods. Unlike it, it heals an overlayd restart: it
- * records what the daemon declared and overlayd accepted (`DeclaredState`),
- * and after every reconnect its statechart (`managerMachine`) runs a resync
- * that observes `status` and re-applies what the new overlayd lost. Calls
- * wait behind the resync: a request goes to the client only while the chart
- * is `synced`, so nothing the daemon asks for can overtake the re-apply.
+ * (a lock), connects lazily (on the first call) with 6 attempts, and exposes
+ * the overlay operations as typed methods. Unlike it, it heals: it records
+ * what the daemon declared and overlayd accepted (`DeclaredState`), keeps
+ * reconnecting for as long as it is open, and after every reconnect its
+ * statechart (`managerMachine`) runs a resync that observes `status` and
+ * re-applies what the overlayd lost. Calls wait behind the resync: a request
+ * goes to the client only while the chart is `synced`, so nothing the daemon
+ * asks for can overtake the re-apply. Every call settles within its deadline
+ * (`CallDeadline`), whatever it waits for.
  *
- * It uses only the client's public API (call, onEvent, close, state, actor).
+ * It uses only the client's public API (open, call, onEvent, close, state, actor).
  */
 import { type Actor, createActor, fromCallback, type SnapshotFrom } from 'xstate';
-import type { BackoffOptions } from '../../machines/backoff.js';
-import { DEFAULT_RECONNECT_ATTEMPTS } from '../../machines/connection.machine.js';
-import { type ManagerState, managerMachine } from '../../machines/manager.machine.js';
+import { type BackoffOptions, clampAttempts } from '../../machines/backoff.js';
+import {
+  MANAGER_CONNECT_ATTEMPTS,
+  type ManagerState,
+  managerMachine,
+} from '../../machines/manager.machine.js';
 import type {
   ReappliedStep,
   ResyncEvent,
   ResyncFailure,
   ResyncReport,
 } from '../../machines/manager.types.js';
-import { type ClientEvent, type ClientOptions, OverlaydClient } from '../client/client.js';
+import {
+  type ClientEvent,
+  type ClientOptions,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  OverlaydClient,
+} from '../client/client.js';
+import { type Clock, realClock } from '../client/clock.js';
 import {
   AbortedError,
   ClosedError,
+  ConnectError,
   OverlaydError,
   OverlayError,
   ProtocolError,
@@ -38,6 +50,7 @@ import type {
   ResponseOf,
   ResultFor,
 } from '../protocol/index.js';
+import { CallDeadline, type CallOptions } from './deadline.js';
 import {
   type AttachContainerParams,
   type AttachGuestParams,
@@ -60,14 +73,35 @@ import {
 } from './params.js';
 import { type AttachmentMoved, DeclaredState, isClearingStep, type PlannedStep } from './record.js';
 
-/** The upstream manager's lazy-connect budget: about 2.5 s against a dead socket. */
-export const MANAGER_CONNECT_ATTEMPTS = 6;
+export type { CallOptions };
+export { MANAGER_CONNECT_ATTEMPTS };
+
+/** DNS defaults forwarded on every attach that names none (upstream's `set_dns_config`). */
+export interface DnsConfig {
+  /** The DNS server a container is told to use. */
+  server?: string;
+  /** The zone a container's name is registered in. */
+  domain?: string;
+}
 
 export interface OverlayManagerOptions extends ClientOptions {
-  /** Attempts of the first connect (default 6, as upstream); the client's reconnect after that. */
+  /**
+   * Attempts of each connect cycle (default 6, as upstream: about 2.5 s): the
+   * first call's, each call's while overlayd is unreachable, and the
+   * reconnect after a drop unless `reconnect` says otherwise.
+   */
   connectAttempts?: number;
+  /**
+   * `true` (default): after a drop, reconnect with the connect budget, then
+   * keep reconnecting in the background on the backoff schedule for as long
+   * as the manager is open. `{ attempts: n }`: the same, with n attempts
+   * right after a drop. `false`: stay down until the next call dials again.
+   */
+  reconnect?: boolean | { attempts: number };
   /** Schedule of resync retries after a refused re-apply (default: the `backoff` option's). */
   retryBackoff?: Partial<BackoffOptions>;
+  /** DNS defaults for attachments (see `setDnsConfig`). */
+  dns?: DnsConfig;
 }
 
 /** What the manager tells its listeners, beside overlayd's own events. */
@@ -98,6 +132,12 @@ interface GateWaiter {
   reject(error: OverlaydError): void;
 }
 
+/** Why the last connect cycle failed, as the client told it. */
+interface ConnectFailure {
+  attempts: number;
+  cause: Error | undefined;
+}
+
 function failureOf(step: string, error: unknown): ResyncFailure {
   if (error instanceof OverlayError) {
     return { step, answer: error.reason, code: error.code, message: error.message };
@@ -117,8 +157,14 @@ export class OverlayManager {
   readonly #listeners = new Set<(event: ManagerEvent) => void>();
   readonly #gate: GateWaiter[] = [];
   readonly #syncWaiters: GateWaiter[] = [];
-  readonly #reconnectAttempts: number;
-  #lock: Promise<unknown> = Promise.resolve();
+  readonly #connectAttempts: number;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+  #dns: DnsConfig;
+  #lastConnectFailure: ConnectFailure | undefined;
+  /** The last `status` overlayd answered the manager: what the overlay is. */
+  #overlayStatus: StatusResult | undefined;
+  #lock: Promise<void> = Promise.resolve();
   #link: 'up' | 'down' | 'lost' = 'down';
   /**
    * Aborted when the connection calls went out on goes down: a call the
@@ -131,17 +177,22 @@ export class OverlayManager {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  /** A manager that has not connected yet; prefer `OverlayManager.connect`. */
+  /**
+   * A manager that connects on its first call (as upstream's), so a daemon's
+   * start-up never depends on overlayd being there. `OverlayManager.connect`
+   * is for a daemon that wants to fail at start instead.
+   */
   constructor(socket: string, options: OverlayManagerOptions = {}) {
-    const { connectAttempts: _, retryBackoff, ...clientOptions } = options;
-    this.client = new OverlaydClient(socket, clientOptions);
+    const { connectAttempts, retryBackoff, dns, ...clientOptions } = options;
+    this.#connectAttempts = clampAttempts(connectAttempts ?? MANAGER_CONNECT_ATTEMPTS);
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#clock = options.clock ?? realClock;
+    this.#dns = { ...dns };
     const reconnect = options.reconnect ?? true;
-    this.#reconnectAttempts =
-      reconnect === true
-        ? DEFAULT_RECONNECT_ATTEMPTS
-        : reconnect === false
-          ? 1
-          : reconnect.attempts;
+    this.client = new OverlaydClient(socket, {
+      ...clientOptions,
+      reconnect: reconnect === true ? { attempts: this.#connectAttempts } : reconnect,
+    });
     const backoff = retryBackoff ?? options.backoff;
     const machine = managerMachine.provide({
       actors: {
@@ -156,9 +207,22 @@ export class OverlayManager {
       },
     });
     this.actor = createActor(machine, {
-      input: { endpoint: socket, ...(backoff ? { backoff } : {}) },
+      input: {
+        endpoint: socket,
+        connectAttempts: this.#connectAttempts,
+        heals: reconnect !== false,
+        ...(backoff ? { backoff } : {}),
+        ...(options.backoff ? { reconnectBackoff: options.backoff } : {}),
+      },
       ...(options.clock ? { clock: options.clock as never } : {}),
       ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    // The chart decides when to dial; a failed cycle comes back as connection.lost.
+    this.actor.on('connect', ({ maxAttempts }) => {
+      this.client.open(maxAttempts).catch(() => {});
+    });
+    this.client.actor.on('connect.failed', ({ attempts, cause }) => {
+      this.#lastConnectFailure = { attempts, cause };
     });
     this.actor.on('resynced', ({ report }) => this.#emit({ event: 'resynced', ...report }));
     this.actor.on('resyncFailed', ({ failure, retryInMs }) =>
@@ -175,7 +239,8 @@ export class OverlayManager {
 
   /**
    * Connect (6 attempts by default, sleeping 100, 200, 400, 800, 1000 ms
-   * between them) and resolve once the manager is ready for calls.
+   * between them) and resolve once the manager is ready for calls; rejects
+   * with ConnectError when overlayd cannot be reached.
    */
   static async connect(
     socket: string,
@@ -192,20 +257,24 @@ export class OverlayManager {
   }
 
   /**
-   * Connect a manager made with `new` (its client not yet connected), with at
-   * most `maxAttempts` attempts, and resolve once it is ready for calls.
+   * Connect now, with at most `maxAttempts` attempts when no connect cycle
+   * is running, and resolve once the manager is ready for calls. Calls need
+   * no `open`: the first one connects.
    */
-  async open(maxAttempts: number = MANAGER_CONNECT_ATTEMPTS): Promise<void> {
-    await this.client.open(maxAttempts);
-    await this.whenSynced();
+  open(maxAttempts: number = this.#connectAttempts): Promise<void> {
+    if (this.state === 'synced') return Promise.resolve();
+    return this.#waitForGate('open', undefined, maxAttempts);
   }
 
-  /** connecting, reconciling, synced, degraded, reconnecting, offline, closed. */
+  /** idle, connecting, reconciling, synced, degraded, reconnecting, offline, closed. */
   get state(): ManagerState {
     return this.actor.getSnapshot().value as ManagerState;
   }
 
-  /** Resolves once what the daemon declared is applied on overlayd (at once when it is). */
+  /**
+   * Resolves once what the daemon declared is applied on overlayd (at once
+   * when it is). It waits through outages, and dials nothing itself.
+   */
   whenSynced(): Promise<void> {
     if (this.state === 'synced') return Promise.resolve();
     if (this.#closed) return Promise.reject(this.#closedError('whenSynced'));
@@ -234,141 +303,233 @@ export class OverlayManager {
     return this.#closing.then(() => this.#listeners.clear());
   }
 
+  // ---- what the overlay is ----------------------------------------------------
+  // Read from the last `status` overlayd answered the manager (after
+  // `setupGlobalOverlay`, `status`, and each resync) and from the global
+  // overlay as declared; each is undefined until known.
+
+  /** This node's address on the global overlay. */
+  get nodeIp(): string | undefined {
+    return this.#overlayStatus?.node_ip;
+  }
+
+  /** The global overlay's interface (its bridge). */
+  get globalInterface(): string | undefined {
+    return this.#overlayStatus?.interface;
+  }
+
+  /** The global overlay's CIDR, as overlayd reports it. */
+  get overlayCidr(): string | undefined {
+    return this.#overlayStatus?.overlay_cidr;
+  }
+
+  /** This node's slice of the cluster CIDR, as overlayd reports it. */
+  get sliceCidr(): string | undefined {
+    return this.#overlayStatus?.slice_cidr;
+  }
+
+  /** The cluster's CIDR, as declared. */
+  get clusterCidr(): string | undefined {
+    return this.#record.globalOverlay()?.cluster_cidr;
+  }
+
+  /** The global overlay's WireGuard port, as declared. */
+  get overlayPort(): number | undefined {
+    return this.#record.globalOverlay()?.wg_port;
+  }
+
+  /** Whether NAT traversal is on, as declared. */
+  get natEnabled(): boolean | undefined {
+    return this.#record.globalOverlay()?.nat_enabled;
+  }
+
+  /** The DNS defaults forwarded on attaches that name none. */
+  get dnsConfig(): Readonly<DnsConfig> {
+    return this.#dns;
+  }
+
+  /**
+   * Set the DNS defaults (server, zone domain) forwarded on every attach that
+   * names none, as upstream's `set_dns_config`. Sends nothing: attachments
+   * already made keep what they were given.
+   */
+  setDnsConfig(config: DnsConfig): void {
+    this.#dns = { ...paramsOf('setDnsConfig', config) };
+  }
+
   // ---- the operations -------------------------------------------------------
+  // Each takes CallOptions last: `timeoutMs` and `signal` cover the whole call.
 
   /** Sets the node id and WireGuard key, sets up the global overlay, then reads `status`. */
-  setupGlobalOverlay(params: GlobalOverlayParams): Promise<GlobalOverlayResult> {
-    return this.#exclusive('setupGlobalOverlay', params, async (p) => {
-      await this.#send({ op: 'set_local_node_id', node_id: p.nodeId });
-      await this.#send({ op: 'set_local_wg_pubkey', pubkey: p.wgPubkey });
-      const bridge = await this.#send(globalOverlayRequest(p));
-      const status = await this.#send({ op: 'status' });
+  setupGlobalOverlay(
+    params: GlobalOverlayParams,
+    options?: CallOptions,
+  ): Promise<GlobalOverlayResult> {
+    return this.#exclusive('setupGlobalOverlay', params, options, async (p, call) => {
+      await this.#send({ op: 'set_local_node_id', node_id: p.nodeId }, call);
+      await this.#send({ op: 'set_local_wg_pubkey', pubkey: p.wgPubkey }, call);
+      const bridge = await this.#send(globalOverlayRequest(p), call);
+      const status = await this.#send({ op: 'status' }, call);
       return { bridgeName: bridge.name, status };
     });
   }
 
   /** Sets this node's WireGuard key alone (a key rotation). */
-  setWgPubkey(params: { wgPubkey: string }): Promise<void> {
-    return this.#exclusive('setWgPubkey', params, async (p) => {
-      await this.#send({ op: 'set_local_wg_pubkey', pubkey: p.wgPubkey });
+  setWgPubkey(params: { wgPubkey: string }, options?: CallOptions): Promise<void> {
+    return this.#exclusive('setWgPubkey', params, options, async (p, call) => {
+      await this.#send({ op: 'set_local_wg_pubkey', pubkey: p.wgPubkey }, call);
     });
   }
 
   /** A `service_overlay` answer, or an older server's `bridge_name`. */
-  setupServiceOverlay(params: ServiceOverlayParams): Promise<ResultFor<'setup_service_overlay'>> {
-    return this.#exclusive('setupServiceOverlay', params, (p) =>
-      this.#send({ op: 'setup_service_overlay', service: p.service, mode: p.mode }),
+  setupServiceOverlay(
+    params: ServiceOverlayParams,
+    options?: CallOptions,
+  ): Promise<ResultFor<'setup_service_overlay'>> {
+    return this.#exclusive('setupServiceOverlay', params, options, (p, call) =>
+      this.#send({ op: 'setup_service_overlay', service: p.service, mode: p.mode }, call),
     );
   }
 
-  teardownServiceOverlay(params: ServiceParams): Promise<void> {
-    return this.#exclusive('teardownServiceOverlay', params, async (p) => {
-      await this.#send({ op: 'teardown_service_overlay', service: p.service });
+  teardownServiceOverlay(params: ServiceParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('teardownServiceOverlay', params, options, async (p, call) => {
+      await this.#send({ op: 'teardown_service_overlay', service: p.service }, call);
     });
   }
 
-  /** A Linux pid or a Windows container: answers its address (and namespace GUID on Windows). */
-  attachContainer(params: AttachContainerParams): Promise<ResponseOf<'attached'>> {
-    return this.#exclusive('attachContainer', params, async (p) => {
-      const request = attachRequest(wireHandle(p.handle), p);
-      return expect(await this.#attach(request), 'attached', request.op);
+  /**
+   * A Linux pid or a Windows container: answers its address (and, for a
+   * Windows container, the namespace GUID its detach may name it by). DNS
+   * defaults fill in what the parameters leave out.
+   */
+  attachContainer(
+    params: AttachContainerParams,
+    options?: CallOptions,
+  ): Promise<ResponseOf<'attached'>> {
+    return this.#exclusive('attachContainer', params, options, async (p, call) => {
+      const request = attachRequest(wireHandle(p.handle), this.#withDnsDefaults(p));
+      return expect(await this.#attach(request, call), 'attached', request.op);
     });
   }
 
-  detachContainer(params: DetachContainerParams): Promise<void> {
-    return this.#exclusive('detachContainer', params, async (p) => {
-      await this.#send({ op: 'detach_container', handle: wireHandle(p.handle) });
+  /**
+   * Detach a container. A Windows container may be named by the namespace
+   * GUID its attach answered (upstream's way) or by its container id: the
+   * detach carries the GUID, which is what overlayd reads.
+   */
+  detachContainer(params: DetachContainerParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('detachContainer', params, options, async (p, call) => {
+      const handle = this.#record.detachHandle(wireHandle(p.handle));
+      await this.#send({ op: 'detach_container', handle }, call);
     });
   }
 
   /** A guest-managed attachment: answers the guest's WireGuard config. */
-  attachContainerGuest(params: AttachGuestParams): Promise<ResponseOf<'guest_config'>> {
-    return this.#exclusive('attachContainerGuest', params, async (p) => {
-      const request = attachRequest({ platform: 'guest_managed', id: p.id }, p);
-      return expect(await this.#attach(request), 'guest_config', request.op);
+  attachContainerGuest(
+    params: AttachGuestParams,
+    options?: CallOptions,
+  ): Promise<ResponseOf<'guest_config'>> {
+    return this.#exclusive('attachContainerGuest', params, options, async (p, call) => {
+      const request = attachRequest(
+        { platform: 'guest_managed', id: p.id },
+        this.#withDnsDefaults(p),
+      );
+      return expect(await this.#attach(request, call), 'guest_config', request.op);
     });
   }
 
-  detachContainerGuest(params: DetachGuestParams): Promise<void> {
-    return this.#exclusive('detachContainerGuest', params, async (p) => {
-      await this.#send({ op: 'detach_container', handle: { platform: 'guest_managed', id: p.id } });
+  detachContainerGuest(params: DetachGuestParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('detachContainerGuest', params, options, async (p, call) => {
+      const handle = { platform: 'guest_managed' as const, id: p.id };
+      await this.#send({ op: 'detach_container', handle }, call);
     });
   }
 
-  addGlobalPeer(params: PeerParams): Promise<void> {
-    return this.#exclusive('addGlobalPeer', params, async (p) => {
-      await this.#send(addPeerRequest(p, { scope: 'global' }));
+  addGlobalPeer(params: PeerParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('addGlobalPeer', params, options, async (p, call) => {
+      await this.#send(addPeerRequest(p, { scope: 'global' }), call);
     });
   }
 
-  removeGlobalPeer(params: RemoveGlobalPeerParams): Promise<void> {
-    return this.#exclusive('removeGlobalPeer', params, async (p) => {
-      await this.#send({ op: 'remove_peer', pubkey: p.publicKey, scope: { scope: 'global' } });
+  removeGlobalPeer(params: RemoveGlobalPeerParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('removeGlobalPeer', params, options, async (p, call) => {
+      await this.#send(
+        { op: 'remove_peer', pubkey: p.publicKey, scope: { scope: 'global' } },
+        call,
+      );
     });
   }
 
   /** `add_peer` in the service's scope, then `add_allowed_ip` of `allowedIp`, as upstream. */
-  addServicePeer(params: ServicePeerParams): Promise<void> {
-    return this.#exclusive('addServicePeer', params, async (p) => {
+  addServicePeer(params: ServicePeerParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('addServicePeer', params, options, async (p, call) => {
       const scope = { scope: 'service' as const, service: p.service };
-      await this.#send(addPeerRequest(p, scope));
-      await this.#send({ op: 'add_allowed_ip', pubkey: p.publicKey, cidr: p.allowedIp, scope });
+      await this.#send(addPeerRequest(p, scope), call);
+      await this.#send(
+        { op: 'add_allowed_ip', pubkey: p.publicKey, cidr: p.allowedIp, scope },
+        call,
+      );
     });
   }
 
-  removeServicePeer(params: RemoveServicePeerParams): Promise<void> {
-    return this.#exclusive('removeServicePeer', params, async (p) => {
-      await this.#send({
-        op: 'remove_peer',
-        pubkey: p.publicKey,
-        scope: { scope: 'service', service: p.service },
-      });
+  removeServicePeer(params: RemoveServicePeerParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('removeServicePeer', params, options, async (p, call) => {
+      const scope = { scope: 'service' as const, service: p.service };
+      await this.#send({ op: 'remove_peer', pubkey: p.publicKey, scope }, call);
     });
   }
 
-  registerDns(params: DnsParams): Promise<void> {
-    return this.#exclusive('registerDns', params, async (p) => {
-      await this.#send({ op: 'register_dns', name: p.name, ip: p.ip });
+  registerDns(params: DnsParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('registerDns', params, options, async (p, call) => {
+      await this.#send({ op: 'register_dns', name: p.name, ip: p.ip }, call);
     });
   }
 
-  unregisterDns(params: DnsNameParams): Promise<void> {
-    return this.#exclusive('unregisterDns', params, async (p) => {
-      await this.#send({ op: 'unregister_dns', name: p.name });
+  unregisterDns(params: DnsNameParams, options?: CallOptions): Promise<void> {
+    return this.#exclusive('unregisterDns', params, options, async (p, call) => {
+      await this.#send({ op: 'unregister_dns', name: p.name }, call);
     });
   }
 
-  natMaintenanceTick(): Promise<void> {
-    return this.#exclusive('natMaintenanceTick', {}, async () => {
-      await this.#send({ op: 'nat_tick' });
+  /** Sends `nat_tick`, unless the declared global overlay has NAT off (the tick would do nothing). */
+  natMaintenanceTick(options?: CallOptions): Promise<void> {
+    return this.#exclusive('natMaintenanceTick', {}, options, async (_, call) => {
+      if (this.natEnabled === false) return;
+      await this.#send({ op: 'nat_tick' }, call);
     });
   }
 
-  status(): Promise<StatusResult> {
-    return this.#exclusive('status', {}, () => this.#send({ op: 'status' }));
+  status(options?: CallOptions): Promise<StatusResult> {
+    return this.#exclusive('status', {}, options, (_, call) => this.#send({ op: 'status' }, call));
   }
 
   /** How many service overlays overlayd has, from `status`. */
-  serviceCount(): Promise<number> {
-    return this.#exclusive('serviceCount', {}, async () => {
-      return (await this.#send({ op: 'status' })).service_count;
+  serviceCount(options?: CallOptions): Promise<number> {
+    return this.#exclusive('serviceCount', {}, options, async (_, call) => {
+      return (await this.#send({ op: 'status' }, call)).service_count;
     });
   }
 
   /** Tears down the global overlay (its peers and the containers attached through it go too). */
-  cleanup(): Promise<void> {
-    return this.#exclusive('cleanup', {}, async () => {
-      await this.#send({ op: 'teardown_global_overlay' });
+  cleanup(options?: CallOptions): Promise<void> {
+    return this.#exclusive('cleanup', {}, options, async (_, call) => {
+      await this.#send({ op: 'teardown_global_overlay' }, call);
     });
   }
 
   // ---- the machinery --------------------------------------------------------
 
-  /** Run one operation at a time, in call order, as upstream's lock does. */
+  /**
+   * Run one operation at a time, in call order, as upstream's lock does,
+   * within the call's deadline: a call whose time runs out while it waits
+   * for its turn leaves the line unsent, and the next one still waits for
+   * the operation that holds the lock.
+   */
   #exclusive<P extends object, T>(
     method: string,
     params: P,
-    operation: (params: P) => Promise<T>,
+    options: CallOptions | undefined,
+    operation: (params: P, call: CallDeadline) => Promise<T>,
   ): Promise<T> {
     let checked: P;
     try {
@@ -376,29 +537,61 @@ export class OverlayManager {
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.#lock.then(() => operation(checked));
-    this.#lock = run.then(
-      () => undefined,
-      () => undefined,
+    const call = new CallDeadline(
+      this.#clock,
+      this.client.endpoint,
+      options?.timeoutMs ?? this.#timeoutMs,
+      options?.signal,
     );
-    return run;
+    const turn = this.#lock;
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#lock = turn.then(() => done);
+    const run = async (): Promise<T> => {
+      try {
+        await call.race(turn, method);
+        return await operation(checked, call);
+      } finally {
+        release();
+        call.dispose();
+      }
+    };
+    const result = run();
+    // A daemon that lets a call go unawaited must not be taken down by its failure.
+    result.catch(() => {});
+    return result;
   }
 
   /** Send one request once the chart is `synced`, and record what overlayd accepted. */
-  async #send<R extends OverlaydRequestInput>(request: R): Promise<ResultFor<R['op']>> {
+  async #send<R extends OverlaydRequestInput>(
+    request: R,
+    call: CallDeadline,
+  ): Promise<ResultFor<R['op']>> {
     for (;;) {
-      while (this.state !== 'synced') await this.#waitForGate(request.op);
+      while (this.state !== 'synced') await this.#waitForGate(request.op, call);
       // Same turn as the state check: the request is queued before anything can change it.
       const connection = this.#connection.signal;
+      const signal = call.linkedWith(connection);
       let response: ResultFor<R['op']>;
       try {
-        response = await this.client.call(request, { signal: connection });
+        // The client's own timer is the whole call's: the call's deadline comes first.
+        response = await this.client.call(request, {
+          signal: signal.signal,
+          timeoutMs: call.timeoutMs,
+        });
       } catch (error) {
         // Never written, and its connection is gone: wait behind the next resync, then go.
-        if (connection.aborted && !this.#closed && isUnwritten(error)) continue;
-        throw error;
+        if (connection.aborted && !call.signal.aborted && !this.#closed && isUnwritten(error)) {
+          continue;
+        }
+        throw call.translate(error);
+      } finally {
+        signal.dispose();
       }
       this.#record.accept(request, response as OverlaydResponse);
+      this.#noteStatus(request, response as OverlaydResponse);
       // An answer that arrives after close() changes a record nobody will re-apply.
       if (!this.#closed) {
         this.actor.send({ type: 'record.changed', declared: this.#record.counts() });
@@ -410,42 +603,77 @@ export class OverlayManager {
   /**
    * Attach, first detaching a handle an earlier attach may have left on this
    * overlayd unanswered: overlayd refuses a second attach, so the daemon's
-   * retry would fail. A refused detach means nothing was attached.
+   * retry would fail. Detach is idempotent: an `ok` means it is not attached
+   * any more, and an older overlayd's refusal means it was not.
    */
-  async #attach(request: RequestInputOf<'attach_container'>): Promise<OverlaydResponse> {
+  async #attach(
+    request: RequestInputOf<'attach_container'>,
+    call: CallDeadline,
+  ): Promise<OverlaydResponse> {
     if (this.#record.isUncertain(request.handle)) {
-      const detach: OverlaydRequestInput = { op: 'detach_container', handle: request.handle };
+      const detach: OverlaydRequestInput = {
+        op: 'detach_container',
+        handle: this.#record.detachHandle(request.handle),
+      };
       try {
-        await this.#send(detach);
+        await this.#send(detach, call);
       } catch (error) {
         if (!(error instanceof OverlayError)) throw error;
         this.#record.cleared(detach);
       }
     }
     try {
-      return (await this.#send(request)) as OverlaydResponse;
+      return (await this.#send(request, call)) as OverlaydResponse;
     } catch (error) {
       if (isUnanswered(error)) this.#record.unanswered(request);
       throw error;
     }
   }
 
-  #waitForGate(op: string): Promise<void> {
+  /** The DNS defaults fill in what an attach leaves out. */
+  #withDnsDefaults<P extends { dnsServer?: string; dnsDomain?: string }>(params: P): P {
+    const dnsServer = params.dnsServer ?? this.#dns.server;
+    const dnsDomain = params.dnsDomain ?? this.#dns.domain;
+    return {
+      ...params,
+      ...(dnsServer !== undefined && { dnsServer }),
+      ...(dnsDomain !== undefined && { dnsDomain }),
+    };
+  }
+
+  /** Keep what a `status` answer says the overlay is; a torn-down global overlay is no more. */
+  #noteStatus(request: OverlaydRequestInput, response: OverlaydResponse): void {
+    if (response.result === 'status') this.#overlayStatus = response;
+    else if (request.op === 'teardown_global_overlay') this.#overlayStatus = undefined;
+  }
+
+  /**
+   * Wait until calls may go out (`synced`), dialling first when no connect
+   * cycle is running; fail when the cycle fails, a resync is refused, the
+   * manager closes, or the call's deadline passes.
+   */
+  #waitForGate(op: string, call: CallDeadline | undefined, maxAttempts?: number): Promise<void> {
     switch (this.state) {
       case 'closed':
         return Promise.reject(this.#closedError(op));
       case 'degraded':
         return Promise.reject(this.#resyncError(op));
+      case 'idle':
       case 'offline':
-        // The client gave up: a call starts a new connect cycle, as the client's own requests do.
-        this.actor.send({ type: 'reconnect' });
-        this.client.open(this.#reconnectAttempts).catch(() => {});
+        this.actor.send({ type: 'connect', ...(maxAttempts !== undefined && { maxAttempts }) });
         break;
       default:
         break;
     }
-    return new Promise((resolve, reject) => {
-      this.#gate.push({ op, resolve, reject });
+    let waiter!: GateWaiter;
+    const ready = new Promise<void>((resolve, reject) => {
+      waiter = { op, resolve, reject };
+      this.#gate.push(waiter);
+    });
+    if (call === undefined) return ready;
+    return call.race(ready, op, () => {
+      const at = this.#gate.indexOf(waiter);
+      if (at >= 0) this.#gate.splice(at, 1);
     });
   }
 
@@ -477,15 +705,8 @@ export class OverlayManager {
         for (const waiter of this.#gate.splice(0)) waiter.reject(this.#resyncError(waiter.op));
         return;
       case 'offline':
-        for (const waiter of this.#gate.splice(0)) {
-          waiter.reject(
-            new ClosedError('overlayd is unreachable: the client gave up reconnecting', {
-              op: waiter.op,
-              endpoint: this.client.endpoint,
-              delivery: 'not-sent',
-            }),
-          );
-        }
+        // The connect cycle the waiting calls were given failed: they fail now, not sent.
+        for (const waiter of this.#gate.splice(0)) waiter.reject(this.#unreachableError(waiter.op));
         return;
       default:
         return;
@@ -498,6 +719,7 @@ export class OverlayManager {
     let step = 'status';
     try {
       const status = await this.client.call({ op: 'status' }, { signal });
+      this.#overlayStatus = status;
       const overlayd = this.#record.observe(status);
       const reapplied: ReappliedStep[] = [];
       for (const planned of this.#record.plan()) {
@@ -505,6 +727,11 @@ export class OverlayManager {
         step = planned.step;
         await this.#reapply(planned, signal);
         reapplied.push({ layer: planned.layer, step: planned.step });
+      }
+      if (reapplied.some((done) => done.layer === 'globalOverlay') && !signal.aborted) {
+        // What the overlay is (node IP, interface, CIDRs) is read again, as after a setup.
+        step = 'status';
+        this.#overlayStatus = await this.client.call({ op: 'status' }, { signal });
       }
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       return { type: 'resync.done', report: { overlayd, reapplied, durationMs } };
@@ -556,6 +783,21 @@ export class OverlayManager {
         : (failure?.message ?? 'unknown'),
       { op, endpoint: this.client.endpoint },
     );
+  }
+
+  /** overlayd could not be reached in the last connect cycle (`open` gets it as the client would). */
+  #unreachableError(op: string): ConnectError {
+    const failure = this.#lastConnectFailure;
+    const attempts = failure?.attempts ?? this.#connectAttempts;
+    const cause = failure?.cause === undefined ? {} : { cause: failure.cause };
+    if (op === 'open')
+      return new ConnectError(attempts, { endpoint: this.client.endpoint, ...cause });
+    return new ConnectError(attempts, {
+      op,
+      endpoint: this.client.endpoint,
+      delivery: 'not-sent',
+      ...cause,
+    });
   }
 
   #closedError(op: string): ClosedError {

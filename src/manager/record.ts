@@ -60,12 +60,18 @@ export function isClearingStep(step: PlannedStep): boolean {
   return step.request.op === 'detach_container';
 }
 
-/** An attachment that came back with another address than before. */
+/**
+ * An attachment that came back elsewhere: at another address, or (a Windows
+ * container) in another network namespace, whose GUID its detach must carry.
+ */
 export interface AttachmentMoved {
   handle: AttachHandleInput;
   service: string;
   previousIp: string;
   ip: string;
+  /** A Windows container's namespace GUIDs, before and now (set only when it changed). */
+  previousNamespaceGuid?: string;
+  namespaceGuid?: string;
   /** overlayd's answer to the re-attach (a guest's new config, for a guest). */
   answer: ResponseOf<'attached'> | ResponseOf<'guest_config'>;
 }
@@ -84,6 +90,8 @@ interface DeclaredPeer {
 interface DeclaredAttachment {
   request: RequestInputOf<'attach_container'>;
   ip: string;
+  /** A Windows container's namespace GUID: what overlayd reads in its detach. */
+  namespaceGuid?: string;
 }
 
 type Scope = PeerScopeInput | undefined;
@@ -98,6 +106,10 @@ function splitCidrs(list: string): string[] {
     .split(',')
     .map((part) => part.trim())
     .filter((part) => part !== '');
+}
+
+function namespaceGuidOf(response: OverlaydResponse): string | undefined {
+  return response.result === 'attached' ? response.namespace_guid : undefined;
 }
 
 function attachedIp(response: OverlaydResponse): string | undefined {
@@ -156,7 +168,23 @@ export class DeclaredState {
 
   /** The address the record holds for an attachment, if it is declared. */
   attachmentIp(handle: AttachHandleInput): string | undefined {
-    return this.#attachments.get(attachHandleKey(handle))?.ip;
+    return this.#attachments.get(this.#keyOf(handle))?.ip;
+  }
+
+  /** The global overlay as declared (its CIDRs, port and NAT setting), if one is. */
+  globalOverlay(): RequestInputOf<'setup_global_overlay'> | undefined {
+    return this.#global;
+  }
+
+  /**
+   * The handle a detach carries: a Windows container by the namespace GUID
+   * its attach returned (overlayd reads that, and ignores a container id),
+   * whether the daemon names it by GUID or by container id. Others as given.
+   */
+  detachHandle(handle: AttachHandleInput): AttachHandleInput {
+    if (handle.platform !== 'windows_container') return handle;
+    const guid = this.#attachments.get(this.#keyOf(handle))?.namespaceGuid;
+    return guid === undefined ? handle : { platform: 'windows_container', container_id: guid };
   }
 
   /** overlayd answered one of the daemon's requests with success: record it. */
@@ -191,12 +219,17 @@ export class DeclaredState {
         return;
       case 'attach_container': {
         const key = attachHandleKey(request.handle);
-        this.#attachments.set(key, { request, ip: attachedIp(response) ?? '' });
+        const namespaceGuid = namespaceGuidOf(response);
+        this.#attachments.set(key, {
+          request,
+          ip: attachedIp(response) ?? '',
+          ...(namespaceGuid !== undefined && { namespaceGuid }),
+        });
         this.#present.add(KEY.attachment(key));
         return;
       }
       case 'detach_container': {
-        const key = attachHandleKey(request.handle);
+        const key = this.#keyOf(request.handle);
         this.#attachments.delete(key);
         this.#present.delete(KEY.attachment(key));
         this.#uncertain.delete(key);
@@ -373,7 +406,10 @@ export class DeclaredState {
       add('dns', KEY.dns(name), request, `register_dns ${name}`);
     for (const [key, { request }] of this.#attachments) {
       if (this.#uncertain.has(key) && !this.#present.has(KEY.attachment(key))) {
-        const detach: OverlaydRequestInput = { op: 'detach_container', handle: request.handle };
+        const detach: OverlaydRequestInput = {
+          op: 'detach_container',
+          handle: this.detachHandle(request.handle),
+        };
         steps.push({ layer: 'attachments', key, request: detach, step: `detach_container ${key}` });
       }
       add('attachments', KEY.attachment(key), request, `attach_container ${key}`);
@@ -386,17 +422,17 @@ export class DeclaredState {
    * Only an attachment needs care (every other op is idempotent).
    */
   unanswered(request: OverlaydRequestInput): void {
-    if (request.op === 'attach_container') this.#uncertain.add(attachHandleKey(request.handle));
+    if (request.op === 'attach_container') this.#uncertain.add(this.#keyOf(request.handle));
   }
 
   /** Whether overlayd may hold this handle attached without the record knowing it does. */
   isUncertain(handle: AttachHandleInput): boolean {
-    return this.#uncertain.has(attachHandleKey(handle));
+    return this.#uncertain.has(this.#keyOf(handle));
   }
 
   /** A clearing detach is done: overlayd detached the handle, or had not attached it. */
   cleared(request: OverlaydRequestInput): void {
-    if (request.op === 'detach_container') this.#uncertain.delete(attachHandleKey(request.handle));
+    if (request.op === 'detach_container') this.#uncertain.delete(this.#keyOf(request.handle));
   }
 
   /**
@@ -410,16 +446,36 @@ export class DeclaredState {
     this.#uncertain.delete(key);
     const declared = this.#attachments.get(key);
     const ip = attachedIp(response);
-    if (declared === undefined || ip === undefined || ip === declared.ip) return undefined;
+    if (declared === undefined || ip === undefined) return undefined;
+    const namespaceGuid = namespaceGuidOf(response);
+    const newNamespace = namespaceGuid !== undefined && namespaceGuid !== declared.namespaceGuid;
+    if (ip === declared.ip && !newNamespace) return undefined;
     const moved: AttachmentMoved = {
       handle: step.request.handle,
       service: step.request.service,
       previousIp: declared.ip,
       ip,
+      ...(newNamespace &&
+        declared.namespaceGuid !== undefined && { previousNamespaceGuid: declared.namespaceGuid }),
+      ...(newNamespace && { namespaceGuid }),
       answer: response as AttachmentMoved['answer'],
     };
     declared.ip = ip;
+    if (newNamespace) declared.namespaceGuid = namespaceGuid;
     return moved;
+  }
+
+  /**
+   * The record's key of a handle. A Windows container named by the namespace
+   * GUID its attach returned is the attachment of that container.
+   */
+  #keyOf(handle: AttachHandleInput): string {
+    if (handle.platform === 'windows_container') {
+      for (const [key, attachment] of this.#attachments) {
+        if (attachment.namespaceGuid === handle.container_id) return key;
+      }
+    }
+    return attachHandleKey(handle);
   }
 
   #scope(scope: string): Map<string, DeclaredPeer> {

@@ -5,7 +5,10 @@
  * about the chart in isolation), checking after every step what the chart
  * does not state on its own: a resync runs exactly while `reconciling`, a
  * retry is armed exactly while `degraded` with the delay of the backoff
- * schedule, and each completed or failed resync is announced once.
+ * schedule, a background reconnect exactly while `offline` with the delay of
+ * the reconnect schedule, the host is told to dial exactly when the chart
+ * leaves `idle` or `offline` for a connect cycle (with the budget asked
+ * for), and each completed or failed resync is announced once.
  *
  * The last block lists every transition of the definition with the number
  * of generated steps that took it; a transition no path reaches fails.
@@ -45,14 +48,20 @@ const scriptedResync = fromCallback<EventObject, unknown, ResyncEvent>(({ sendBa
 });
 const machine = managerMachine.provide({ actors: { resync: scriptedResync as never } });
 type Snapshot = SnapshotFrom<typeof machine>;
-const input = { endpoint: '/run/model.sock' };
+const input = { endpoint: '/run/model.sock', connectAttempts: 4 };
 const AFTER_RETRY = 'xstate.after.retryDelay.overlayManager.degraded';
+const AFTER_RECONNECT = 'xstate.after.reconnectDelay.overlayManager.offline';
 const SOME_DECLARED = { ...NOTHING_DECLARED, globalOverlay: 1 };
 
 function abstractState(snapshot: Snapshot): string {
   const c = snapshot.context;
   const declared = Object.values(c.declared).some((n) => n > 0);
-  return JSON.stringify([snapshot.value, declared, Math.min(c.failures, 2)]);
+  return JSON.stringify([
+    snapshot.value,
+    declared,
+    Math.min(c.failures, 2),
+    Math.min(c.reconnectTries, 2),
+  ]);
 }
 
 type ModelEvent = ManagerMachineEvent & { kind: string };
@@ -63,7 +72,8 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
     { kind: 'up', type: 'connection.up' },
     { kind: 'down', type: 'connection.down' },
     { kind: 'lost', type: 'connection.lost' },
-    { kind: 'reconnect', type: 'reconnect' },
+    { kind: 'connect', type: 'connect' },
+    { kind: 'connect 2', type: 'connect', maxAttempts: 2 },
     { kind: 'close', type: 'close' },
     { kind: 'declare', type: 'record.changed', declared: SOME_DECLARED },
     { kind: 'forget', type: 'record.changed', declared: { ...NOTHING_DECLARED } },
@@ -85,6 +95,9 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
   if (snapshot.value === 'degraded') {
     events.push({ kind: 'after', type: AFTER_RETRY } as unknown as ModelEvent);
   }
+  if (snapshot.value === 'offline') {
+    events.push({ kind: 'after reconnect', type: AFTER_RECONNECT } as unknown as ModelEvent);
+  }
   return events;
 }
 
@@ -102,6 +115,7 @@ function replay(steps: Step[]) {
   resyncs.length = 0;
   const clock = new CountingClock();
   const emitted: ManagerEmitted[] = [];
+  const dials: number[] = [];
   const actor = createActor(machine, {
     input,
     clock,
@@ -109,6 +123,7 @@ function replay(steps: Step[]) {
   });
   actor.on('resynced', (e) => emitted.push(e));
   actor.on('resyncFailed', (e) => emitted.push(e));
+  actor.on('connect', (e) => dials.push(e.maxAttempts));
   actor.start();
   let reports = 0;
   for (const step of steps) {
@@ -116,15 +131,29 @@ function replay(steps: Step[]) {
     const event = eventsFor(actor.getSnapshot()).find((e) => e.kind === step.event.kind);
     if (event === undefined) throw new Error(`live state does not offer ${step.event.kind}`);
     const before = actor.getSnapshot();
+    const dialled = dials.length;
     if ((event.type as string) === AFTER_RETRY) {
       clock.increment(backoffDelay(before.context.failures, before.context.backoff));
+    } else if ((event.type as string) === AFTER_RECONNECT) {
+      const { reconnectTries, reconnectBackoff } = before.context;
+      clock.increment(backoffDelay(reconnectTries + 1, reconnectBackoff));
     } else if (event.type === 'resync.done' || event.type === 'resync.failed') {
       resyncs.at(-1)?.sendBack(event);
       reports++;
     } else {
       actor.send(event);
     }
-    checkInvariants(actor.getSnapshot(), clock, emitted, reports);
+    const after = actor.getSnapshot();
+    // The host is told to dial exactly when a connect cycle starts from idle or offline.
+    const startsCycle =
+      (before.value === 'idle' || before.value === 'offline') &&
+      (after.value === 'connecting' || after.value === 'reconnecting');
+    expect(dials.length - dialled).toBe(startsCycle ? 1 : 0);
+    if (startsCycle) {
+      const asked = event.type === 'connect' ? event.maxAttempts : undefined;
+      expect(dials.at(-1)).toBe(asked ?? before.context.connectAttempts);
+    }
+    checkInvariants(after, clock, emitted, reports);
   }
   actor.stop();
 }
@@ -155,9 +184,15 @@ function checkInvariants(
       });
       break;
     }
+    case 'offline':
+      // Healing in the background: the next connect cycle is armed on the reconnect schedule.
+      expect(clock.armed.size).toBe(1);
+      expect(clock.delays.at(-1)).toBe(backoffDelay(c.reconnectTries + 1, c.reconnectBackoff));
+      break;
     case 'synced':
       expect(clock.armed.size).toBe(0);
       expect(c.failures).toBe(0);
+      expect(c.reconnectTries).toBe(0);
       expect(c.lastFailure).toBeNull();
       break;
     default:
@@ -204,6 +239,7 @@ describe('manager machine without a provided resync actor', () => {
     actor.on('resyncFailed', (e) => failures.push(e));
     actor.start();
     actor.send({ type: 'record.changed', declared: SOME_DECLARED });
+    actor.send({ type: 'connect' });
     actor.send({ type: 'connection.up' });
     expect(actor.getSnapshot().value).toBe('degraded');
     expect(failures).toEqual([
@@ -218,6 +254,49 @@ describe('manager machine without a provided resync actor', () => {
     clock.increment(100);
     expect(actor.getSnapshot().context.failures).toBe(2);
     expect(clock.delays.at(-1)).toBe(200);
+    actor.stop();
+  });
+});
+
+describe('manager machine with background healing off', () => {
+  it('stays offline until something asks it to connect', () => {
+    const clock = new CountingClock();
+    const actor = createActor(machine, { input: { ...input, heals: false }, clock });
+    const dials: number[] = [];
+    actor.on('connect', (e) => dials.push(e.maxAttempts));
+    actor.start();
+    actor.send({ type: 'connect' });
+    actor.send({ type: 'connection.lost' });
+    expect(actor.getSnapshot().value).toBe('offline');
+    clock.advance(60_000);
+    expect(actor.getSnapshot().value).toBe('offline');
+    expect(dials).toEqual([4]);
+    actor.send({ type: 'connect' });
+    expect(actor.getSnapshot().value).toBe('reconnecting');
+    expect(dials).toEqual([4, 4]);
+    actor.stop();
+  });
+
+  it('heals on the backoff schedule, capped at its maximum, and starts over once connected', () => {
+    const clock = new CountingClock();
+    const actor = createActor(machine, { input, clock });
+    const dials: number[] = [];
+    actor.on('connect', (e) => dials.push(e.maxAttempts));
+    actor.start();
+    actor.send({ type: 'connect' });
+    const waits: number[] = [];
+    for (let cycle = 0; cycle < 7; cycle++) {
+      actor.send({ type: 'connection.lost' });
+      waits.push(clock.delays.at(-1) as number);
+      clock.advance(waits.at(-1) as number);
+      expect(actor.getSnapshot().value).toBe('reconnecting');
+    }
+    expect(waits).toEqual([100, 200, 400, 800, 1000, 1000, 1000]);
+    expect(dials).toHaveLength(8);
+    actor.send({ type: 'connection.up' });
+    actor.send({ type: 'connection.down' });
+    actor.send({ type: 'connection.lost' });
+    expect(clock.delays.at(-1)).toBe(100);
     actor.stop();
   });
 });

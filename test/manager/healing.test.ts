@@ -16,6 +16,7 @@ import { globalOverlay, globalPeer, wgKey } from '../support/manager-fixtures.js
 import { type OverlaydChild, overlaydChild } from '../support/overlayd-child.js';
 
 const NODE_KEY = wgKey();
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PEER_B = wgKey();
 const PEER_C = wgKey();
 const PEER_D = wgKey();
@@ -164,8 +165,20 @@ describe('OverlayManager healing', () => {
     expect(after.dedicated_services).toEqual([
       expect.objectContaining({ service: 'db', peer_count: 1 }),
     ]);
-    // Same addresses as before: nothing moved, so nothing is reported.
-    expect(events.filter((event) => event.event === 'attachmentMoved')).toEqual([]);
+    // Same addresses as before; only the Windows container is in a new namespace (a new
+    // GUID, which its detach must name), and that alone is reported.
+    const moved = events.filter((event) => event.event === 'attachmentMoved');
+    expect(moved).toEqual([
+      expect.objectContaining({
+        handle: expect.objectContaining({ platform: 'windows_container', container_id: 'c1' }),
+        previousIp: '10.200.0.9',
+        ip: '10.200.0.9',
+        previousNamespaceGuid: expect.stringMatching(GUID),
+        namespaceGuid: expect.stringMatching(GUID),
+      }),
+    ]);
+    const [windows] = moved as Array<Extract<ManagerEvent, { event: 'attachmentMoved' }>>;
+    expect(windows?.namespaceGuid).not.toBe(windows?.previousNamespaceGuid);
     // The guest got a new WireGuard config from the new overlayd: the daemon is handed it.
     expect(events.filter((event) => event.event === 'guestReattached')).toEqual([
       expect.objectContaining({
@@ -177,16 +190,18 @@ describe('OverlayManager healing', () => {
     // The re-added peers come up again (overlayd's events); the manager's notices are these.
     expect(
       events.map((event) => event.event).filter((kind) => kind !== 'peer_health_changed'),
-    ).toEqual(['reconnected', 'guestReattached', 'resynced']);
+    ).toEqual(['reconnected', 'attachmentMoved', 'guestReattached', 'resynced']);
 
-    // The new overlayd's own log: one status to observe, then the re-apply, then ours.
+    // The new overlayd's own log: one status to observe, the re-apply, one status to read
+    // what the overlay is now (the global overlay was set up again), then ours.
     const life2 = overlayd.requests().map((entry) => entry.frame.request);
     expect(life2[0]).toEqual({ op: 'status' });
-    expect(life2.slice(1, -1).map((request) => request.op)).toEqual(
+    expect(life2.slice(1, -2).map((request) => request.op)).toEqual(
       FULL_REAPPLY.map((step) => step.split(' ')[0]),
     );
+    expect(life2.at(-2)).toEqual({ op: 'status' });
     expectNoneTwice(life2);
-    // DNS names and attachments are back as declared (the engine holds them: detach succeeds).
+    // DNS names and attachments are back as declared.
     expect(life2).toContainEqual({
       op: 'register_dns',
       name: 'db.overlay.local',

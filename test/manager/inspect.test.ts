@@ -57,6 +57,7 @@ describe('the manager in the Stately inspector', () => {
       expect(sessionOf('overlaydConnection')).toBeDefined();
       expect(sessionOf('overlayManager')).not.toBe(sessionOf('overlaydConnection'));
       expect(managerStates()).toEqual([
+        'idle',
         'connecting',
         'synced',
         'reconnecting',

@@ -190,7 +190,11 @@ describe('OverlayManager methods', () => {
       { op: 'unregister_dns', name: 'web.overlay.local' },
       { op: 'remove_peer', pubkey: PEER_C, scope: dbScope },
       { op: 'detach_container', handle: { platform: 'linux_pid', pid: 4242 } },
-      { op: 'detach_container', handle: { platform: 'windows_container', container_id: 'c1' } },
+      // Named by container id above; overlayd reads the namespace GUID, which the detach carries.
+      {
+        op: 'detach_container',
+        handle: { platform: 'windows_container', container_id: windows.namespace_guid },
+      },
       { op: 'detach_container', handle: { platform: 'guest_managed', id: 'vm-1' } },
       { op: 'teardown_service_overlay', service: 'db' },
       { op: 'remove_peer', pubkey: PEER_B, scope: global_ },

@@ -33,7 +33,11 @@
  * - `attach_container` requires `setup_service_overlay` for the service first
  *   (even with `join_global`); the address comes from where `allocate_ip`
  *   would take it. A handle is identified by its pid, container id
- *   or guest id (a Windows handle's `ip` is a request, not identity). A
+ *   or guest id (a Windows handle's `ip` is a request, not identity).
+ *   `detach_container` is idempotent, as overlayd's: a handle it does not
+ *   hold answers `ok`. It names a Windows container by the namespace GUID
+ *   its attach answered, as overlayd does; a container id there names
+ *   nothing (a no-op answered `ok`). A
  *   guest's config lists the peers of its overlay (the global peers for a
  *   shared service, the service's own for a dedicated one) and listens on
  *   that overlay's WireGuard port.
@@ -115,6 +119,8 @@ interface Attachment {
   service: string;
   ip: string;
   allocator: IpAllocator;
+  /** A Windows container's namespace: what its detach names it by. */
+  namespaceGuid?: string;
 }
 
 const ok: OverlaydResponse = { result: 'ok' };
@@ -401,12 +407,14 @@ export class Engine {
     } else {
       ip = allocator.allocate() ?? exhausted(allocator);
     }
-    this.#attachments.set(key, { service, ip, allocator });
+    const attachment: Attachment = { service, ip, allocator };
+    this.#attachments.set(key, attachment);
     switch (handle.platform) {
       case 'linux_pid':
         return { result: 'attached', ip };
       case 'windows_container':
-        return { result: 'attached', ip, namespace_guid: randomUUID() };
+        attachment.namespaceGuid = randomUUID();
+        return { result: 'attached', ip, namespace_guid: attachment.namespaceGuid };
       case 'guest_managed': {
         const { dedicated } = overlay;
         const keys = generateKeyPair();
@@ -426,11 +434,26 @@ export class Engine {
     }
   }
 
+  /** Idempotent, as overlayd's: a handle it does not hold is already detached. */
   #detach(handle: AttachHandle): void {
-    const key = attachHandleKey(handle);
-    const attachment = this.#attachments.get(key) ?? refuse(`${key} is not attached`);
+    const key = this.#attachedKey(handle);
+    const attachment = key === undefined ? undefined : this.#attachments.get(key);
+    if (key === undefined || attachment === undefined) return;
     attachment.allocator.release(attachment.ip);
     this.#attachments.delete(key);
+  }
+
+  /**
+   * The attachment a detach names. A Windows container is named by the
+   * namespace GUID its attach answered (overlayd reads the field as a GUID,
+   * so a container id names nothing); the others by pid or guest id.
+   */
+  #attachedKey(handle: AttachHandle): string | undefined {
+    if (handle.platform !== 'windows_container') return attachHandleKey(handle);
+    for (const [key, attachment] of this.#attachments) {
+      if (attachment.namespaceGuid === handle.container_id) return key;
+    }
+    return undefined;
   }
 
   #peers(scope: PeerScope): PeerTable {
