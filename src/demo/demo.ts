@@ -74,10 +74,12 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const { style } = narrator;
   const dir = await mkdtemp(join(tmpdir(), 'overlayd-demo-'));
   const overlayd = new OverlaydProcess(join(dir, 'overlayd.sock'));
-  const manager = new OverlayManager(
-    overlayd.socket,
-    options.inspect ? { inspect: options.inspect } : {},
-  );
+  // The demo restarts overlayd itself, as a supervisor would: after the kill it reconnects
+  // with the supervisor's 20 attempts, so the status call made meanwhile waits them out.
+  const manager = new OverlayManager(overlayd.socket, {
+    reconnect: { attempts: BACKOFF_ATTEMPTS },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  });
   const { client } = manager;
   narrator.follow(client);
   narrator.followManager(manager);

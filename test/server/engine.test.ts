@@ -234,11 +234,10 @@ describe('Engine', () => {
       expect(status(engine)).toMatchObject({ peer_count: 0, service_count: 1, peers: [] });
       expect(status(engine).node_ip).toBeUndefined();
       expect(refusal(engine, allocate())).toBe('global overlay not set up');
-      expect(
-        refusal(engine, { op: 'detach_container', handle: { platform: 'linux_pid', pid: 1 } }),
-      ).toBe('linux_pid 1 is not attached');
       answer(engine, setup());
       expect(ip(engine, allocate())).toBe('10.200.0.2');
+      // pid 1 went with the overlay: attaching it again is not refused as already attached.
+      expect(ip(engine, pid(1))).toBe('10.200.0.3');
     });
 
     it('is ok when nothing is set up', () => {
@@ -479,7 +478,9 @@ describe('Engine', () => {
         service: 'web',
         join_global: false,
       });
-      expect(ip(engine, windows('a', '10.200.0.9'))).toBe('10.200.0.9');
+      const attached = answer(engine, windows('a', '10.200.0.9'));
+      expect(attached).toMatchObject({ result: 'attached', ip: '10.200.0.9' });
+      const guid = (attached as { namespace_guid: string }).namespace_guid;
       expect(refusal(engine, windows('b', '10.200.0.9'))).toBe(
         '10.200.0.9 is not free in 10.200.0.0/28',
       );
@@ -488,13 +489,15 @@ describe('Engine', () => {
       expect(refusal(engine, windows('b', '10.200.0.16'))).toBe(
         '10.200.0.16 is outside 10.200.0.0/28',
       );
-      // the address is held until detached, whatever the detach handle says
-      expect(
-        answer(engine, {
-          op: 'detach_container',
-          handle: { platform: 'windows_container', container_id: 'a' },
-        }),
-      ).toEqual({ result: 'ok' });
+      // As overlayd, a detach names a Windows container by its namespace GUID: by container
+      // id it is a no-op answered ok, and the address stays held.
+      const detach = (containerId: string): OverlaydRequest => ({
+        op: 'detach_container',
+        handle: { platform: 'windows_container', container_id: containerId },
+      });
+      expect(answer(engine, detach('a'))).toEqual({ result: 'ok' });
+      expect(refusal(engine, windows('b', '10.200.0.9'))).toMatch(/is not free/);
+      expect(answer(engine, detach(guid))).toEqual({ result: 'ok' });
       expect(ip(engine, windows('b', '10.200.0.9'))).toBe('10.200.0.9');
     });
 
@@ -557,18 +560,22 @@ describe('Engine', () => {
       });
     });
 
-    it('detaches, releasing the address, and refuses a handle that is not attached', () => {
+    it('detaches, releasing the address; a handle it does not hold is a no-op answered ok', () => {
       const engine = engineAfter([setup(), service('web'), pid(1), pid(2)]);
       const detach = (n: number): OverlaydRequest => ({
         op: 'detach_container',
         handle: { platform: 'linux_pid', pid: n },
       });
-      expect(answer(engine, detach(1))).toEqual({ result: 'ok' });
-      expect(refusal(engine, detach(1))).toBe('linux_pid 1 is not attached');
-      expect(
-        refusal(engine, { op: 'detach_container', handle: { platform: 'guest_managed', id: 'x' } }),
-      ).toBe('guest_managed x is not attached');
+      expect(engine.handle(detach(1))).toEqual({ response: { result: 'ok' }, events: [] });
+      // Idempotent, as overlayd's: again, or a handle never attached, changes nothing.
+      expect(engine.handle(detach(1))).toEqual({ response: { result: 'ok' }, events: [] });
+      const guest: OverlaydRequest = {
+        op: 'detach_container',
+        handle: { platform: 'guest_managed', id: 'x' },
+      };
+      expect(engine.handle(guest)).toEqual({ response: { result: 'ok' }, events: [] });
       expect(ip(engine, pid(3))).toBe('10.200.0.2');
+      expect(ip(engine, pid(4))).toBe('10.200.0.4');
     });
   });
 
