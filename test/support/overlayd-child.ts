@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OverlaydClient } from '../../src/client/client.js';
 import { OverlaydProcess } from '../../src/demo/overlayd-process.js';
 import type { OverlaydRequest } from '../../src/protocol/index.js';
 import { type LoggedRequest, readRequestLog } from '../../src/server/request-log.js';
@@ -70,4 +71,12 @@ export async function overlaydChild(): Promise<OverlaydChild> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Resolves once overlayd at `socket` accepts connections (a life has booted). */
+export async function untilListening(socket: string): Promise<void> {
+  const probe = await OverlaydClient.connectWithAttempts(socket, 200, {
+    backoff: { initialDelayMs: 10, maxDelayMs: 25 },
+  });
+  await probe.close();
 }
