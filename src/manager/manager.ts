@@ -248,7 +248,7 @@ export class OverlayManager {
   ): Promise<OverlayManager> {
     const manager = new OverlayManager(socket, options);
     try {
-      await manager.open(options.connectAttempts ?? MANAGER_CONNECT_ATTEMPTS);
+      await manager.open();
     } catch (error) {
       await manager.close();
       throw error;

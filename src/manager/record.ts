@@ -33,8 +33,12 @@
  *   or the request timed out while it was in flight) may be attached on this
  *   overlayd, which refuses a second attach; so may one of a shared overlay
  *   that `service_count` says may be gone. The next plan detaches it first
- *   (a refusal then just means it was not attached), so a resync cannot be
- *   wedged on it.
+ *   (detach is idempotent: its `ok` means it is not attached any more), so a
+ *   resync cannot be wedged on it.
+ * - A Windows container is named in a detach by the namespace GUID its attach
+ *   answered (overlayd ignores a container id there): the record keeps each
+ *   one's GUID, finds an attachment by either, and `detachHandle` gives the
+ *   handle a detach must carry.
  */
 import type { DeclaredCounts, ReappliedStep } from '../../machines/manager.types.js';
 import {
