@@ -42,7 +42,7 @@ describe('the built package', () => {
     });
   });
 
-  it('packs its code, type declarations, the CLI and the visualizer page', async () => {
+  it('packs its code, type declarations, the CLI, the visualizer page and the changelog', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
       cwd: ROOT,
     });
@@ -59,6 +59,7 @@ describe('the built package', () => {
         'visualizer/page/index.html',
         'visualizer/page/app.js',
         'README.md',
+        'CHANGELOG.md',
       ]),
     );
     expect(files?.some((path) => path.startsWith('test/') || path.startsWith('dist/test'))).toBe(
