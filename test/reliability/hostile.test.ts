@@ -11,7 +11,7 @@ import { CodecError } from '../../src/errors.js';
 import { decodeFrame, encodeFrame } from '../../src/protocol/index.js';
 import { answer, type ChaosScript, frameBytes, startChaosServer } from '../support/chaos-server.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
-import { settledHeap } from '../support/memory.js';
+import { gc, settledHeap } from '../support/memory.js';
 import { successFor } from '../support/scripted-server.js';
 
 const MIB = 1024 * 1024;
@@ -30,10 +30,11 @@ async function connected(script: ChaosScript, options: ClientOptions = {}) {
   return { server, client };
 }
 
-/** Best of `runs` timings of `fn`, in ms. */
+/** Best of `runs` timings of `fn`, in ms, each after a full collection (no garbage of the last). */
 function best(runs: number, fn: () => void): number {
   let min = Number.POSITIVE_INFINITY;
   for (let i = 0; i < runs; i++) {
+    gc();
     const start = performance.now();
     fn();
     min = Math.min(min, performance.now() - start);
@@ -118,9 +119,13 @@ describe('hostile frames: memory and CPU', () => {
     });
   });
 
-  it('decode cost is linear in the body: 8 times the bytes (½ → 4 MiB) costs well under 64 times the time, what a quadratic path would cost', () => {
-    // Wall-clock ratios on a shared CI machine are noisy: linear is 8, the
-    // bound is 40, quadratic would be 64.
+  it('decode cost is linear in the body: 16 times the bytes (¼ → 4 MiB) costs well under 256 times the time, what a quadratic path would cost', () => {
+    // Wall-clock ratios are noisy, and V8's own costs are not quite linear
+    // across these sizes (measured here: 12–104 for 16 times the bytes, on
+    // Node 20 and 26, the smaller body sometimes on a faster path). The gap
+    // is wide so that only a quadratic path (256) crosses the bound: the
+    // bodies are collected between runs, each timing is the best of several,
+    // and the small one counts at least 2 ms.
     const ratios: Record<string, number> = {};
     for (const [shape, make] of Object.entries(HOSTILE)) {
       if (shape.includes('nesting')) continue; // the two tests above
@@ -131,14 +136,14 @@ describe('hostile frames: memory and CPU', () => {
           if (!(error instanceof CodecError)) throw error;
         }
       };
-      const small = decode(Buffer.from(make(MIB / 2)));
+      const small = decode(Buffer.from(make(MIB / 4)));
       const large = decode(Buffer.from(make(4 * MIB)));
       small(); // warm-up
-      const smallMs = Math.max(best(3, small), 2);
-      ratios[shape] = Math.round((10 * best(2, large)) / smallMs) / 10;
+      const smallMs = Math.max(best(5, small), 2);
+      ratios[shape] = Math.round((10 * best(3, large)) / smallMs) / 10;
     }
     for (const ratio of Object.values(ratios))
-      expect(ratio, JSON.stringify(ratios)).toBeLessThan(40);
+      expect(ratio, JSON.stringify(ratios)).toBeLessThan(160);
   });
 
   it('an event flood with no subscriber is dropped, not buffered: heap after GC stays flat', async () => {
