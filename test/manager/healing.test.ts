@@ -6,12 +6,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type ManagerEvent,
-  type ManagerNotice,
   type OverlaydRequest,
   OverlayManager,
   ResyncError,
   type StatusResult,
 } from '../../src/index.js';
+import { next } from '../support/manager-events.js';
 import { globalOverlay, globalPeer, wgKey } from '../support/manager-fixtures.js';
 import { type OverlaydChild, overlaydChild } from '../support/overlayd-child.js';
 
@@ -112,19 +112,6 @@ function collect(m: OverlayManager): ManagerEvent[] {
   const events: ManagerEvent[] = [];
   m.onEvent((event) => events.push(event));
   return events;
-}
-
-function next<K extends ManagerNotice['event']>(
-  m: OverlayManager,
-  kind: K,
-): Promise<Extract<ManagerNotice, { event: K }>> {
-  return new Promise((resolve) => {
-    const off = m.onEvent((event) => {
-      if (event.event !== kind) return;
-      off();
-      resolve(event as Extract<ManagerNotice, { event: K }>);
-    });
-  });
 }
 
 function states(m: OverlayManager): string[] {

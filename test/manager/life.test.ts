@@ -11,7 +11,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AbortedError,
   ConnectError,
-  type ManagerEvent,
   type ManagerState,
   OverlaydClient,
   type OverlaydRequest,
@@ -19,6 +18,7 @@ import {
   type OverlayManagerOptions,
   TimeoutError,
 } from '../../src/index.js';
+import { next, untilState } from '../support/manager-events.js';
 import { globalOverlay, globalPeer, wgKey } from '../support/manager-fixtures.js';
 import { type OverlaydChild, overlaydChild, untilListening } from '../support/overlayd-child.js';
 import { rejection } from '../support/rejection.js';
@@ -59,31 +59,6 @@ function statesOf(m: OverlayManager): ManagerState[] {
     if (states.at(-1) !== state) states.push(state);
   });
   return states;
-}
-
-/** Resolves once `predicate` holds for the manager's state (checked on every transition). */
-function untilState(m: OverlayManager, predicate: (state: ManagerState) => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    if (predicate(m.state)) return resolve();
-    const subscription = m.actor.subscribe((snapshot) => {
-      if (!predicate(snapshot.value as ManagerState)) return;
-      subscription.unsubscribe();
-      resolve();
-    });
-  });
-}
-
-function next<K extends ManagerEvent['event']>(
-  m: OverlayManager,
-  kind: K,
-): Promise<Extract<ManagerEvent, { event: K }>> {
-  return new Promise((resolve) => {
-    const off = m.onEvent((event) => {
-      if (event.event !== kind) return;
-      off();
-      resolve(event as Extract<ManagerEvent, { event: K }>);
-    });
-  });
 }
 
 /** overlayd's own `status`, asked on a connection of its own. */
