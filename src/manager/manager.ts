@@ -23,6 +23,7 @@ import type {
   ResyncReport,
 } from '../../machines/manager.types.js';
 import { type ClientEvent, type ClientOptions, OverlaydClient } from '../client/client.js';
+import { traceResync } from '../diagnostics/resync.js';
 import {
   AbortedError,
   ClosedError,
@@ -147,7 +148,7 @@ export class OverlayManager {
       actors: {
         resync: fromCallback<never, unknown, ResyncEvent>(({ sendBack }) => {
           const stopped = new AbortController();
-          void this.#resync(stopped.signal).then((event) => {
+          void traceResync(socket, () => this.#resync(stopped.signal)).then((event) => {
             // A resync the chart has moved on from must not report into a later one.
             if (!stopped.signal.aborted) sendBack(event);
           });
