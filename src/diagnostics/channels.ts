@@ -95,9 +95,9 @@ export interface QueueFullMessage {
   limit: number;
 }
 
-export const requestChannel = tracingChannel<string, RequestTraceContext>(REQUEST_CHANNEL);
-export const connectChannel = tracingChannel<string, ConnectTraceContext>(CONNECT_CHANNEL);
-export const resyncChannel = tracingChannel<string, ResyncTraceContext>(RESYNC_CHANNEL);
+export const requestChannel = tracingChannel<unknown, RequestTraceContext>(REQUEST_CHANNEL);
+export const connectChannel = tracingChannel<unknown, ConnectTraceContext>(CONNECT_CHANNEL);
+export const resyncChannel = tracingChannel<unknown, ResyncTraceContext>(RESYNC_CHANNEL);
 export const connectionReadyChannel = channel(CONNECTION_READY_CHANNEL);
 export const connectionClosedChannel = channel(CONNECTION_CLOSED_CHANNEL);
 export const frameSkippedChannel = channel(FRAME_SKIPPED_CHANNEL);

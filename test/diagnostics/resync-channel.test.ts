@@ -6,50 +6,20 @@
 import { describe, expect, it } from 'vitest';
 import { type ResyncTraceContext, resyncChannel } from '../../src/diagnostics/channels.js';
 import { traceResync } from '../../src/diagnostics/resync.js';
-import { type ManagerNotice, OverlayManager } from '../../src/index.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { DECLARED_STEPS, declaredManager, nextNotice } from '../support/declared-manager.js';
 import { recordTrace } from '../support/diagnostics-recorder.js';
-import { globalOverlay, wgKey } from '../support/manager-fixtures.js';
-import { type OverlaydChild, overlaydChild } from '../support/overlayd-child.js';
 
 const SETTLED_OK = ['start', 'end', 'asyncStart', 'asyncEnd'];
 const SETTLED_ERROR = ['start', 'end', 'error', 'asyncStart', 'asyncEnd'];
 
 const cleanups = cleanupAfterEach();
 
-/** overlayd in a child process, and a manager that declared a global overlay and one attachment. */
-async function declaredManager(): Promise<{ overlayd: OverlaydChild; manager: OverlayManager }> {
-  const overlayd = await overlaydChild();
-  cleanups.push(() => overlayd.cleanup());
-  overlayd.start();
-  const manager = await OverlayManager.connect(overlayd.socket, { connectAttempts: 20 });
-  cleanups.push(() => manager.close());
-  await manager.setupGlobalOverlay(globalOverlay(wgKey()));
-  await manager.setupServiceOverlay({ service: 'web', mode: 'shared' });
-  await manager.attachContainer({
-    handle: { platform: 'linux_pid', pid: 4242 },
-    service: 'web',
-    joinGlobal: true,
-  });
-  return { overlayd, manager };
-}
-
-/** Resolves at the manager's next notice of this kind. */
-function next(manager: OverlayManager, kind: ManagerNotice['event']): Promise<void> {
-  return new Promise((resolve) => {
-    const off = manager.onEvent((event) => {
-      if (event.event !== kind) return;
-      off();
-      resolve();
-    });
-  });
-}
-
 describe('overlayd-client:resync', () => {
   it('traces the resync after an overlayd restart, with the re-applied steps on the result', async () => {
-    const { overlayd, manager } = await declaredManager();
+    const { overlayd, manager } = await declaredManager(cleanups);
     const resyncs = recordTrace(resyncChannel);
-    const resynced = next(manager, 'resynced');
+    const resynced = nextNotice(manager, 'resynced');
     await overlayd.kill();
     overlayd.start();
     await resynced;
@@ -62,21 +32,15 @@ describe('overlayd-client:resync', () => {
     expect(resyncs.lifecycleOf(resync)).toEqual(SETTLED_OK);
     expect(resync.restarted).toBe(true);
     expect(resync.result?.overlayd).toBe('restarted');
-    expect(resync.result?.reapplied.map((step) => step.step)).toEqual([
-      'set_local_node_id',
-      'set_local_wg_pubkey',
-      'setup_global_overlay prod',
-      'setup_service_overlay web',
-      'attach_container linux_pid 4242',
-    ]);
+    expect(resync.result?.reapplied.map((step) => step.step)).toEqual(DECLARED_STEPS);
     expect(resync.error).toBeUndefined();
   });
 
   it('ends a resync whose re-apply overlayd refused with a ResyncError naming the step', async () => {
-    const { overlayd, manager } = await declaredManager();
+    const { overlayd, manager } = await declaredManager(cleanups);
     const resyncs = recordTrace(resyncChannel);
-    const failed = next(manager, 'resyncFailed');
-    const resynced = next(manager, 'resynced');
+    const failed = nextNotice(manager, 'resyncFailed');
+    const resynced = nextNotice(manager, 'resynced');
     await overlayd.kill();
     overlayd.start(['--refuse', 'attach_container:1']);
     await failed;
