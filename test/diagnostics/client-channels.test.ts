@@ -24,28 +24,12 @@ import {
 } from '../../src/diagnostics/channels.js';
 import type { OverlaydRequestInput } from '../../src/protocol/index.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { connectedPair } from '../support/connected-pair.js';
 import { recordChannel, recordTrace } from '../support/diagnostics-recorder.js';
-import {
-  answer,
-  type Script,
-  startScriptedServer,
-  successFor,
-} from '../support/scripted-server.js';
+import { answer, startScriptedServer, successFor } from '../support/scripted-server.js';
 
 const DEAD = '/nonexistent/overlayd-diagnostics-test.sock';
 const cleanups = cleanupAfterEach();
-
-/** A scripted server and a client connected to it, both cleaned up after the test. */
-async function connectedPair(
-  script: Script = answer,
-  options: Parameters<typeof OverlaydClient.connect>[1] = {},
-) {
-  const server = await startScriptedServer(script);
-  cleanups.push(() => server.dispose());
-  const client = await OverlaydClient.connect(server.endpoint, options);
-  cleanups.push(() => client.close());
-  return { server, client };
-}
 
 const SETTLED_OK = ['start', 'end', 'asyncStart', 'asyncEnd'];
 const SETTLED_ERROR = ['start', 'end', 'error', 'asyncStart', 'asyncEnd'];
@@ -60,7 +44,7 @@ function onlyTrace(recorder: ReturnType<typeof recordTrace<RequestTraceContext>>
 
 describe('overlayd-client:request', () => {
   it('traces a request from the call to its answer, starting in the caller’s context', async () => {
-    const { client, server } = await connectedPair();
+    const { client, server } = await connectedPair(cleanups);
     const requests = recordTrace(requestChannel);
     const request: OverlaydRequestInput = { op: 'allocate_ip', service: 'web', join_global: true };
     const result = await client.call(request);
@@ -80,7 +64,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('publishes start in the caller’s async context', async () => {
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     const caller = new AsyncLocalStorage<string>();
     const seen: Array<string | undefined> = [];
     const onStart = () => seen.push(caller.getStore());
@@ -94,7 +78,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('gives the id as a decimal string beyond 2^53', async () => {
-    const { client } = await connectedPair(answer, { firstId: 2n ** 64n - 1n });
+    const { client } = await connectedPair(cleanups, answer, { firstId: 2n ** 64n - 1n });
     const requests = recordTrace(requestChannel);
     await client.call({ op: 'nat_tick' });
     await client.call({ op: 'nat_tick' });
@@ -102,7 +86,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('ends with the OverlayError for an `err` answer to call(), and with the answer for request()', async () => {
-    const { client } = await connectedPair((frame) => ({
+    const { client } = await connectedPair(cleanups, (frame) => ({
       frames: [
         { frame: 'response', id: frame.id, response: { result: 'err', message: 'no slice' } },
       ],
@@ -120,7 +104,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('ends with a TimeoutError, sent, when overlayd never answers', async () => {
-    const { client } = await connectedPair(() => ({ silent: true }));
+    const { client } = await connectedPair(cleanups, () => ({ silent: true }));
     const requests = recordTrace(requestChannel);
     await expect(client.call({ op: 'status' }, { timeoutMs: 50 })).rejects.toThrow('timed out');
     const { lifecycle, context } = onlyTrace(requests);
@@ -129,7 +113,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('ends with an AbortedError when the caller aborts', async () => {
-    const { client } = await connectedPair(() => ({ silent: true }));
+    const { client } = await connectedPair(cleanups, () => ({ silent: true }));
     const requests = recordTrace(requestChannel);
     const controller = new AbortController();
     const call = client.call({ op: 'status' }, { signal: controller.signal });
@@ -142,7 +126,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('ends with a ClosedError, not sent, for a request on a closed client', async () => {
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     await client.close();
     const requests = recordTrace(requestChannel);
     await expect(client.request({ op: 'status' })).rejects.toThrow('client is closed');
@@ -152,7 +136,7 @@ describe('overlayd-client:request', () => {
   });
 
   it('is not used at all while nobody listens', async () => {
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     const trace = vi.spyOn(requestChannel, 'tracePromise');
     cleanups.push(async () => trace.mockRestore());
     await client.call({ op: 'status' });
@@ -166,7 +150,7 @@ describe('overlayd-client:request', () => {
 
 describe('a dropped connection and its reconnect', () => {
   it('fails the request in flight as sent, reports the close, then the reconnect attempt and the ready connection', async () => {
-    const { client, server } = await connectedPair((frame, connection) =>
+    const { client, server } = await connectedPair(cleanups, (frame, connection) =>
       connection === 1 ? { hangUp: true } : answer(frame, connection),
     );
     const requests = recordTrace(requestChannel);
@@ -209,7 +193,7 @@ describe('a dropped connection and its reconnect', () => {
   });
 
   it('reports a connection the client closed without an error', async () => {
-    const { client, server } = await connectedPair();
+    const { client, server } = await connectedPair(cleanups);
     const closed = recordChannel<ConnectionClosedMessage>(CONNECTION_CLOSED_CHANNEL);
     await client.close();
     expect(closed).toEqual([{ endpoint: server.endpoint, wasConnected: true }]);
@@ -275,6 +259,7 @@ describe('plain channels', () => {
   it('tells frame:skipped what the logger is told, with the endpoint', async () => {
     const warned: unknown[] = [];
     const { client, server } = await connectedPair(
+      cleanups,
       (frame) => ({
         frames: [{ frame: 'response', id: 999_999, response: { result: 'ok' } }, successFor(frame)],
       }),
@@ -296,7 +281,7 @@ describe('plain channels', () => {
   });
 
   it('publishes a traced request’s context on request:written when its bytes go to the socket', async () => {
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     const requests = recordTrace(requestChannel);
     const written = recordChannel<RequestTraceContext>(REQUEST_WRITTEN_CHANNEL);
     await client.call({ op: 'status' });
@@ -306,7 +291,7 @@ describe('plain channels', () => {
   });
 
   it('publishes queue:full when a request is refused for a full queue', async () => {
-    const { client, server } = await connectedPair(() => ({ silent: true }), {
+    const { client, server } = await connectedPair(cleanups, () => ({ silent: true }), {
       queueLimit: 1,
       maxInFlight: 1,
       requestTimeoutMs: 200,

@@ -12,8 +12,9 @@ import { OverlaydClient } from '../../src/client/client.js';
 import { endpointAttributes } from '../../src/otel/attributes.js';
 import { type Instrumentation, instrument } from '../../src/otel/index.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { connectedPair } from '../support/connected-pair.js';
 import { DECLARED_STEPS, declaredManager, nextNotice } from '../support/declared-manager.js';
-import { answer, type Script, startScriptedServer } from '../support/scripted-server.js';
+import { answer } from '../support/scripted-server.js';
 
 const DEAD = '/nonexistent/overlayd-otel-test.sock';
 const cleanups = cleanupAfterEach();
@@ -31,17 +32,6 @@ afterEach(async () => {
   instrumentation.disable();
   await sdk.shutdown();
 });
-
-async function connectedPair(
-  script: Script = answer,
-  options: Parameters<typeof OverlaydClient.connect>[1] = {},
-) {
-  const server = await startScriptedServer(script);
-  cleanups.push(() => server.dispose());
-  const client = await OverlaydClient.connect(server.endpoint, options);
-  cleanups.push(() => client.close());
-  return { server, client };
-}
 
 const spansNamed = (name: string): ReadableSpan[] =>
   sdk.spans.getFinishedSpans().filter((span) => span.name === name);
@@ -73,7 +63,7 @@ const errorSpan = (code: string, delivery: string) => ({
 
 describe('request spans', () => {
   it('makes one CLIENT span per request, named by the op, a child of the caller’s span', async () => {
-    const { client, server } = await connectedPair();
+    const { client, server } = await connectedPair(cleanups);
     const tracer = sdk.tracerProvider.getTracer('the caller');
     const caller = await tracer.startActiveSpan('reconcile', async (span) => {
       await client.call({ op: 'allocate_ip', service: 'web', join_global: true });
@@ -101,14 +91,14 @@ describe('request spans', () => {
   });
 
   it('makes a root span for a request made outside any span', async () => {
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     await client.call({ op: 'status' });
     expect(spansNamed('status')).toHaveLength(1);
     expect(spansNamed('status')[0]?.parentSpanContext).toBeUndefined();
   });
 
   it('marks a timed-out request ERROR with its error.type and delivery', async () => {
-    const { client } = await connectedPair(() => ({ silent: true }));
+    const { client } = await connectedPair(cleanups, () => ({ silent: true }));
     await expect(client.call({ op: 'status' }, { timeoutMs: 50 })).rejects.toThrow('timed out');
     expect(spansNamed('status')).toEqual([
       expect.objectContaining(errorSpan('OVERLAYD_TIMEOUT', 'sent')),
@@ -117,7 +107,7 @@ describe('request spans', () => {
   });
 
   it('marks an overlay error ERROR, whether call() rejects it or request() resolves with it', async () => {
-    const { client } = await connectedPair((frame) => ({
+    const { client } = await connectedPair(cleanups, (frame) => ({
       frames: [
         { frame: 'response', id: frame.id, response: { result: 'err', message: 'no slice' } },
       ],
@@ -133,7 +123,9 @@ describe('request spans', () => {
   });
 
   it('marks a request whose connection closed ERROR, as sent', async () => {
-    const { client } = await connectedPair(() => ({ hangUp: true }), { reconnect: false });
+    const { client } = await connectedPair(cleanups, () => ({ hangUp: true }), {
+      reconnect: false,
+    });
     await expect(client.call({ op: 'nat_tick' })).rejects.toThrow('ended before the response');
     expect(spansNamed('nat_tick')).toEqual([
       expect.objectContaining(errorSpan('OVERLAYD_CLOSED', 'sent')),
@@ -141,7 +133,7 @@ describe('request spans', () => {
   });
 
   it('records the call duration in seconds, by rpc.method and error.type', async () => {
-    const { client } = await connectedPair((frame, connection) =>
+    const { client } = await connectedPair(cleanups, (frame, connection) =>
       frame.request.op === 'status' ? { silent: true } : answer(frame, connection),
     );
     await client.call({ op: 'nat_tick' });
@@ -169,7 +161,7 @@ describe('request spans', () => {
   });
 
   it('counts requests queued and in flight while they wait, and none once they settle', async () => {
-    const { client } = await connectedPair(() => ({ silent: true }), { maxInFlight: 1 });
+    const { client } = await connectedPair(cleanups, () => ({ silent: true }), { maxInFlight: 1 });
     const first = client.call({ op: 'status' }, { timeoutMs: 300 }).catch(() => undefined);
     const second = client.call({ op: 'status' }, { timeoutMs: 300 }).catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 30));
@@ -206,7 +198,7 @@ describe('connect spans', () => {
   });
 
   it('makes an OK span for an attempt that connects, and counts reconnects', async () => {
-    const { client } = await connectedPair((frame, connection) =>
+    const { client } = await connectedPair(cleanups, (frame, connection) =>
       connection === 1 ? { hangUp: true } : answer(frame, connection),
     );
     await client.call({ op: 'nat_tick' }).catch(() => undefined);
@@ -274,7 +266,7 @@ describe('resync spans', () => {
 
 describe('disable()', () => {
   it('stops every span and metric', async () => {
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     await client.call({ op: 'nat_tick' });
     instrumentation.disable();
     instrumentation.disable();
@@ -298,7 +290,7 @@ describe('global providers', () => {
     cleanups.push(async () => trace.disable());
     const global = instrument();
     cleanups.push(async () => global.disable());
-    const { client } = await connectedPair();
+    const { client } = await connectedPair(cleanups);
     await client.call({ op: 'status' });
     expect(spansNamed('status')).toHaveLength(1);
   });
