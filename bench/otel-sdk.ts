@@ -9,6 +9,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { MeterProvider, type MetricData, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
+  BatchSpanProcessor,
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
@@ -20,6 +21,8 @@ class PullReader extends MetricReader {
 }
 
 export interface OtelSdk {
+  /** Registered as the global context manager by `startOtelSdk`. */
+  contextManager: ContextManager;
   tracerProvider: BasicTracerProvider;
   meterProvider: MeterProvider;
   /** Every span ended so far. */
@@ -29,17 +32,29 @@ export interface OtelSdk {
   shutdown(): Promise<void>;
 }
 
-export function startOtelSdk(): OtelSdk {
+export interface OtelSdkOptions {
+  /**
+   * Export spans in batches (BatchSpanProcessor, what production uses)
+   * rather than each as it ends (SimpleSpanProcessor, what a test wants:
+   * the span is there as soon as the request settled).
+   */
+  batch?: boolean;
+}
+
+export function startOtelSdk(options: OtelSdkOptions = {}): OtelSdk {
   const contextManager: ContextManager = new AsyncLocalStorageContextManager().enable();
   context.disable();
   context.setGlobalContextManager(contextManager);
   const spans = new InMemorySpanExporter();
   const tracerProvider = new BasicTracerProvider({
-    spanProcessors: [new SimpleSpanProcessor(spans)],
+    spanProcessors: [
+      options.batch ? new BatchSpanProcessor(spans) : new SimpleSpanProcessor(spans),
+    ],
   });
   const reader = new PullReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   return {
+    contextManager,
     tracerProvider,
     meterProvider,
     spans,

@@ -8,6 +8,7 @@ import {
   type Attributes,
   type Context,
   type Meter,
+  type ObservableCallback,
   type Span,
   SpanKind,
   type Tracer,
@@ -44,13 +45,26 @@ const DURATION_BUCKETS = [
   5, 10, 30,
 ];
 
+/** One endpoint's requests now queued and in flight, and its attributes. */
+interface Tally {
+  where: Attributes;
+  queued: number;
+  inFlight: number;
+}
+
 interface OpenRequest {
   span: Span;
   startedAt: number;
   /** Its bytes went to the socket: counted in flight, not queued. */
   written: boolean;
-  where: Attributes;
+  tally: Tally;
 }
+
+/**
+ * Ops whose histogram attributes are kept for reuse; overlayd has about 25,
+ * and an untyped caller's made-up ops must not grow the map without end.
+ */
+const MEASURED_OPS_KEPT = 64;
 
 /** Why a request failed: its error, or an `err` answer that `request()` resolved with. */
 function failureOf(context: RequestTraceContext): Failure | undefined {
@@ -72,54 +86,78 @@ export function instrumentRequests(
     description: 'Duration of overlayd requests, from the call to the answer or the failure.',
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
-  const inFlight = meter.createUpDownCounter('overlayd.client.requests.in_flight', {
+  // Counted here and read when metrics are collected: an up-down counter's
+  // `add` per request would hash its attributes up to four times a request.
+  const tallies = new Map<string, Tally>();
+  const tallyOf = (endpoint: string): Tally => {
+    let tally = tallies.get(endpoint);
+    if (tally === undefined) {
+      tally = { where: endpointAttributes(endpoint), queued: 0, inFlight: 0 };
+      tallies.set(endpoint, tally);
+    }
+    return tally;
+  };
+  const inFlight = meter.createObservableUpDownCounter('overlayd.client.requests.in_flight', {
     unit: '{request}',
     description: 'Requests written to overlayd and not yet answered.',
   });
-  const queued = meter.createUpDownCounter('overlayd.client.requests.queued', {
+  const queued = meter.createObservableUpDownCounter('overlayd.client.requests.queued', {
     unit: '{request}',
     description: 'Requests waiting to be written (for the connection or a place in the window).',
   });
+  const observeInFlight: ObservableCallback = (result) => {
+    for (const tally of tallies.values()) result.observe(tally.inFlight, tally.where);
+  };
+  const observeQueued: ObservableCallback = (result) => {
+    for (const tally of tallies.values()) result.observe(tally.queued, tally.where);
+  };
+  inFlight.addCallback(observeInFlight);
+  queued.addCallback(observeQueued);
+  const measuredByOp = new Map<string, Attributes>();
   const open = new WeakMap<RequestTraceContext, OpenRequest>();
 
   const onStart = (message: unknown) => {
     const context = message as RequestTraceContext;
-    const where = endpointAttributes(context.endpoint);
+    const tally = tallyOf(context.endpoint);
     const span = tracer.startSpan(
       context.op,
       {
         kind: SpanKind.CLIENT,
-        attributes: { ...where, [RPC_METHOD]: context.op, [REQUEST_ID]: context.id },
+        attributes: { ...tally.where, [RPC_METHOD]: context.op, [REQUEST_ID]: context.id },
       },
       parentOf(),
     );
-    open.set(context, { span, startedAt: performance.now(), written: false, where });
-    queued.add(1, where);
+    open.set(context, { span, startedAt: performance.now(), written: false, tally });
+    tally.queued++;
   };
   const onWritten = (message: unknown) => {
     const request = open.get(message as RequestTraceContext);
     if (request === undefined || request.written) return;
     request.written = true;
-    queued.add(-1, request.where);
-    inFlight.add(1, request.where);
+    request.tally.queued--;
+    request.tally.inFlight++;
   };
   const onRequeued = (message: unknown) => {
     const request = open.get(message as RequestTraceContext);
     if (request === undefined || !request.written) return;
     request.written = false;
-    inFlight.add(-1, request.where);
-    queued.add(1, request.where);
+    request.tally.inFlight--;
+    request.tally.queued++;
   };
   const onSettled = (message: unknown) => {
     const context = message as RequestTraceContext;
     const request = open.get(context);
     if (request === undefined) return;
     open.delete(context);
-    (request.written ? inFlight : queued).add(-1, request.where);
-    const measured: Attributes = { [RPC_SYSTEM_NAME]: SYSTEM, [RPC_METHOD]: context.op };
+    if (request.written) request.tally.inFlight--;
+    else request.tally.queued--;
     const failure = failureOf(context);
-    if (failure !== undefined) {
-      measured[ERROR_TYPE] = failure.code;
+    let measured: Attributes;
+    if (failure === undefined) {
+      measured = measuredByOp.get(context.op) ?? measuredAs(context.op);
+      if (measuredByOp.size < MEASURED_OPS_KEPT) measuredByOp.set(context.op, measured);
+    } else {
+      measured = { ...measuredAs(context.op), [ERROR_TYPE]: failure.code };
       markFailed(request.span, failure);
     }
     duration.record(secondsSince(request.startedAt), measured);
@@ -135,5 +173,12 @@ export function instrumentRequests(
     requestChannel.asyncEnd.unsubscribe(onSettled);
     stopWritten();
     stopRequeued();
+    inFlight.removeCallback(observeInFlight);
+    queued.removeCallback(observeQueued);
   };
+}
+
+/** The histogram's attributes of a successful request. */
+function measuredAs(op: string): Attributes {
+  return { [RPC_SYSTEM_NAME]: SYSTEM, [RPC_METHOD]: op };
 }
