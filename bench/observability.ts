@@ -70,7 +70,7 @@ const PLAIN = [
 ];
 
 /** A listener on every channel and every tracing event, doing nothing. */
-function noopSubscriber(): { enable(): void; disable(): void } {
+function noopSubscriber(): Listeners {
   const nothing = () => {};
   const handlers = {
     start: nothing,
@@ -92,7 +92,7 @@ function noopSubscriber(): { enable(): void; disable(): void } {
 }
 
 /** The instrumentation on a real SDK, its context manager registered for its turn only. */
-function otelSubscriber(): { enable(): void; disable(): void } {
+function otelSubscriber(): Listeners {
   // Spans exported in batches, as in production.
   const sdk = startOtelSdk({ batch: true });
   context.disable();
@@ -105,15 +105,26 @@ function otelSubscriber(): { enable(): void; disable(): void } {
         meterProvider: sdk.meterProvider,
       });
     },
-    disable() {
+    async disable() {
       instrumentation?.disable();
       context.disable();
+      // Export now, not on the processor's timer in another subject's turn.
+      await sdk.tracerProvider.forceFlush();
       sdk.spans.reset();
     },
   };
 }
 
-const NOBODY = { enable() {}, disable() {} };
+/** Attached for a subject's turn only (subscriptions are global). */
+interface Listeners {
+  enable(): void;
+  disable(): void | Promise<void>;
+}
+
+const NOBODY: Listeners = { enable() {}, disable() {} };
+
+/** A pause between turns, so that a turn's leftovers (timers, sockets) land in no one's. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 function paired(numerators: number[], denominators: number[]): Paired {
   const ratios = numerators.map((n, i) => n / (denominators[i] as number));
@@ -123,21 +134,20 @@ function paired(numerators: number[], denominators: number[]): Paired {
 export async function benchObservability(
   opts: { requests?: number; rounds?: number } = {},
 ): Promise<ObservabilityFigures> {
-  const requests = opts.requests ?? 3000;
-  const rounds = opts.rounds ?? 7;
+  const requests = opts.requests ?? 2000;
+  const rounds = opts.rounds ?? 9;
   const baseline = await loadBaselineBuild();
   const { endpoint, cleanup } = tempEndpoint('echo.sock');
   const server = await spawnEchoServer(endpoint);
   const options = { queueLimit: 4096 };
   const before = await baseline.OverlaydClient.connect(endpoint, options);
   const current = await OverlaydClient.connect(endpoint, options);
-  const subjects: Record<ObservedSubject, { call(): Promise<unknown>; listeners: typeof NOBODY }> =
-    {
-      before: { call: () => before.call(STATUS_REQUEST), listeners: NOBODY },
-      quiet: { call: () => current.call(STATUS_REQUEST), listeners: NOBODY },
-      noop: { call: () => current.call(STATUS_REQUEST), listeners: noopSubscriber() },
-      otel: { call: () => current.call(STATUS_REQUEST), listeners: otelSubscriber() },
-    };
+  const subjects: Record<ObservedSubject, { call(): Promise<unknown>; listeners: Listeners }> = {
+    before: { call: () => before.call(STATUS_REQUEST), listeners: NOBODY },
+    quiet: { call: () => current.call(STATUS_REQUEST), listeners: NOBODY },
+    noop: { call: () => current.call(STATUS_REQUEST), listeners: noopSubscriber() },
+    otel: { call: () => current.call(STATUS_REQUEST), listeners: otelSubscriber() },
+  };
   const names = Object.keys(subjects) as ObservedSubject[];
   const medians = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
     ObservedSubject,
@@ -149,7 +159,8 @@ export async function benchObservability(
     try {
       return median(await sequentialCalls(call, n));
     } finally {
-      listeners.disable();
+      await listeners.disable();
+      await settle();
     }
   };
   try {
@@ -180,8 +191,8 @@ export async function benchObservability(
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const figures = await benchObservability({
-    requests: Number(process.argv[2] ?? 3000),
-    rounds: Number(process.argv[3] ?? 7),
+    requests: Number(process.argv[2] ?? 2000),
+    rounds: Number(process.argv[3] ?? 9),
   });
   console.log(JSON.stringify(figures, null, 2));
 }
