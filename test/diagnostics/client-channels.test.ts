@@ -18,6 +18,7 @@ import {
   type FrameSkippedMessage,
   QUEUE_FULL_CHANNEL,
   type QueueFullMessage,
+  REQUEST_REQUEUED_CHANNEL,
   REQUEST_WRITTEN_CHANNEL,
   type RequestTraceContext,
   requestChannel,
@@ -288,6 +289,21 @@ describe('plain channels', () => {
     expect(written).toEqual([
       expect.objectContaining({ op: 'status', id: requests.traces()[0]?.id }),
     ]);
+  });
+
+  it('publishes request:requeued when a write to a peer that already closed is refused whole', async () => {
+    const { client, server } = await connectedPair(cleanups);
+    await client.call({ op: 'nat_tick' });
+    const requests = recordTrace(requestChannel);
+    const written = recordChannel<RequestTraceContext>(REQUEST_WRITTEN_CHANNEL);
+    const requeued = recordChannel<RequestTraceContext>(REQUEST_REQUEUED_CHANNEL);
+    // The server drops the connection; in the same tick the client writes: EPIPE, nothing sent.
+    server.connections[0]?.destroy();
+    expect(await client.call({ op: 'status' })).toMatchObject({ result: 'status' });
+    const [status] = requests.traces() as [RequestTraceContext];
+    expect(requeued).toEqual([expect.objectContaining({ op: 'status', id: status.id })]);
+    // Written on the dead connection, then again on the next one.
+    expect(written.map((context) => context.id)).toEqual([status.id, status.id]);
   });
 
   it('publishes queue:full when a request is refused for a full queue', async () => {

@@ -3,7 +3,7 @@
  * against the simulated overlayd in a child process that is killed and
  * started again.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type ResyncTraceContext, resyncChannel } from '../../src/diagnostics/channels.js';
 import { traceResync } from '../../src/diagnostics/resync.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
@@ -66,5 +66,29 @@ describe('traceResync', () => {
     const [resync] = resyncs.traces() as [ResyncTraceContext];
     expect(resyncs.lifecycleOf(resync)).toEqual(SETTLED_ERROR);
     expect(resync.error).toMatchObject({ code: 'OVERLAYD_RESYNC', step: 'resync', cause: broken });
+  });
+
+  it('ends a resync that failed on its own (no overlayd answer) with that failure’s message', async () => {
+    const resyncs = recordTrace(resyncChannel);
+    const event = await traceResync('/tmp/x.sock', async () => ({
+      type: 'resync.failed' as const,
+      failure: { step: 'status', code: 'OVERLAYD_TIMEOUT', message: 'request timed out' },
+    }));
+    expect(event.type).toBe('resync.failed');
+    const [resync] = resyncs.traces() as [ResyncTraceContext];
+    expect(resyncs.lifecycleOf(resync)).toEqual(SETTLED_ERROR);
+    expect(resync.error).toMatchObject({ code: 'OVERLAYD_RESYNC', step: 'status' });
+    expect(resync.error?.message).toContain('status failed: request timed out');
+  });
+
+  it('runs the resync untraced while nobody listens', async () => {
+    const start = vi.spyOn(resyncChannel.start, 'runStores');
+    cleanups.push(async () => start.mockRestore());
+    const done = {
+      type: 'resync.done' as const,
+      report: { overlayd: 'same' as const, reapplied: [], durationMs: 1 },
+    };
+    expect(await traceResync('/tmp/x.sock', async () => done)).toBe(done);
+    expect(start).not.toHaveBeenCalled();
   });
 });

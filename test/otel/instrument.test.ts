@@ -9,11 +9,14 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type OtelSdk, startOtelSdk } from '../../bench/otel-sdk.js';
 import { OverlaydClient } from '../../src/client/client.js';
+import { requestChannel } from '../../src/diagnostics/channels.js';
 import { endpointAttributes } from '../../src/otel/attributes.js';
 import { type Instrumentation, instrument } from '../../src/otel/index.js';
+import { failureOfError } from '../../src/otel/spans.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
 import { connectedPair } from '../support/connected-pair.js';
 import { DECLARED_STEPS, declaredManager, nextNotice } from '../support/declared-manager.js';
+import { recordTrace } from '../support/diagnostics-recorder.js';
 import { answer } from '../support/scripted-server.js';
 
 const DEAD = '/nonexistent/overlayd-otel-test.sock';
@@ -170,6 +173,39 @@ describe('request spans', () => {
     await Promise.all([first, second]);
     expect(await total('overlayd.client.requests.in_flight')).toBe(0);
     expect(await total('overlayd.client.requests.queued')).toBe(0);
+  });
+});
+
+describe('request metrics at the edges', () => {
+  it('counts a request whose write was refused whole as queued again, and nothing once it is answered', async () => {
+    const { client, server } = await connectedPair(cleanups);
+    await client.call({ op: 'nat_tick' });
+    server.connections[0]?.destroy();
+    expect(await client.call({ op: 'status' })).toMatchObject({ result: 'status' });
+    expect(await total('overlayd.client.requests.in_flight')).toBe(0);
+    expect(await total('overlayd.client.requests.queued')).toBe(0);
+    expect(spansNamed('status')).toHaveLength(1);
+  });
+
+  it('ignores a request that started before it was enabled', async () => {
+    instrumentation.disable();
+    const { client } = await connectedPair(cleanups, () => ({ silent: true }));
+    const traced = recordTrace(requestChannel); // someone else listens: the request is traced
+    const call = client.call({ op: 'status' }, { timeoutMs: 100 }).catch(() => undefined);
+    instrumentation = instrument({
+      tracerProvider: sdk.tracerProvider,
+      meterProvider: sdk.meterProvider,
+    });
+    await call;
+    expect(traced.traces()).toHaveLength(1);
+    expect(spansNamed('status')).toEqual([]);
+    // Never counted, so never uncounted: no endpoint has a count to report.
+    expect(await total('overlayd.client.requests.queued')).toBeUndefined();
+    expect(await total('overlayd.client.requests.in_flight')).toBeUndefined();
+  });
+
+  it('describes a failure that is not an Error by its text', () => {
+    expect(failureOfError('gone')).toEqual({ code: 'Error', message: 'gone' });
   });
 });
 
