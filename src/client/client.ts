@@ -6,7 +6,13 @@
  * encoded payloads, promise handles, deadline timers and abort listeners,
  * keyed by a numeric token the machine carries.
  */
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import {
+  type Actor,
+  createActor,
+  type InspectionEvent,
+  type Observer,
+  type StateValue,
+} from 'xstate';
 import {
   BACKOFF_ATTEMPTS,
   type BackoffOptions,
@@ -22,7 +28,9 @@ import {
 import type { Answer, ConnectionEmitted, RequestRef } from '../../machines/connection.types.js';
 import {
   type ConnectionReadyMessage,
+  type ConnectionStateMessage,
   connectionReadyChannel,
+  connectionStateChannel,
   type FrameSkippedMessage,
   frameSkippedChannel,
   type QueueFullMessage,
@@ -153,6 +161,8 @@ export class OverlaydClient {
   #openSockets = 0;
   #releaseWaiters: Array<() => void> = [];
   #closed = false;
+  /** The state last published on `overlayd-client:connection:state` (while anyone listens). */
+  #publishedState: ClientState | undefined;
   #connectWaiter: { resolve(): void; reject(error: OverlaydError): void } | undefined;
 
   /**
@@ -212,7 +222,10 @@ export class OverlaydClient {
     this.actor.on('overlayd.event', (e) => this.#deliver(e.event));
     this.actor.on('frame.skipped', (e) => this.#logSkipped(e));
     // An unobserved actor error would crash the host process: settle everything instead.
-    this.actor.subscribe({ error: (error) => this.#onActorError(error) });
+    this.actor.subscribe({
+      next: (snapshot) => this.#publishState(snapshot.value),
+      error: (error) => this.#onActorError(error),
+    });
     this.actor.start();
   }
 
@@ -602,6 +615,23 @@ export class OverlaydClient {
     } catch {
       // nowhere left to report it
     }
+  }
+
+  #publishState(value: StateValue): void {
+    if (!connectionStateChannel.hasSubscribers) {
+      // Whoever subscribes next is told the state they find, not a stale "previous".
+      this.#publishedState = undefined;
+      return;
+    }
+    const state = stateName(value);
+    if (state === this.#publishedState) return;
+    const previous = this.#publishedState;
+    this.#publishedState = state;
+    connectionStateChannel.publish({
+      endpoint: this.endpoint,
+      state,
+      previous,
+    } satisfies ConnectionStateMessage);
   }
 
   #onActorError(error: unknown): void {

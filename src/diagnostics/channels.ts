@@ -12,6 +12,7 @@
  */
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import type { ResyncReport } from '../../machines/manager.types.js';
+import type { ClientState } from '../client/state.js';
 import type { OverlaydError, ResyncError } from '../errors.js';
 import type { OverlaydRequestInput, OverlaydResponse } from '../protocol/index.js';
 
@@ -25,6 +26,7 @@ export const FRAME_SKIPPED_CHANNEL = 'overlayd-client:frame:skipped';
 export const REQUEST_WRITTEN_CHANNEL = 'overlayd-client:request:written';
 export const REQUEST_REQUEUED_CHANNEL = 'overlayd-client:request:requeued';
 export const QUEUE_FULL_CHANNEL = 'overlayd-client:queue:full';
+export const CONNECTION_STATE_CHANNEL = 'overlayd-client:connection:state';
 
 /** One request, from the call to its settlement. */
 export interface RequestTraceContext {
@@ -88,6 +90,17 @@ export interface FrameSkippedMessage {
   error?: Error;
 }
 
+/**
+ * The connection chart moved to another state (as `client.state` names it).
+ * `connected` ⇄ `awaitingResponse` happens around every request.
+ */
+export interface ConnectionStateMessage {
+  endpoint: string;
+  state: ClientState;
+  /** The state before; undefined for the first message after subscribing. */
+  previous: ClientState | undefined;
+}
+
 /** A request refused because the queue was full. */
 export interface QueueFullMessage {
   endpoint: string;
@@ -106,3 +119,4 @@ export const requestWrittenChannel = channel(REQUEST_WRITTEN_CHANNEL);
 /** Carries the RequestTraceContext of a request whose write was refused whole: queued again. */
 export const requestRequeuedChannel = channel(REQUEST_REQUEUED_CHANNEL);
 export const queueFullChannel = channel(QUEUE_FULL_CHANNEL);
+export const connectionStateChannel = channel(CONNECTION_STATE_CHANNEL);

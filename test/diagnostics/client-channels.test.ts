@@ -10,8 +10,10 @@ import { OverlaydClient } from '../../src/client/client.js';
 import {
   CONNECTION_CLOSED_CHANNEL,
   CONNECTION_READY_CHANNEL,
+  CONNECTION_STATE_CHANNEL,
   type ConnectionClosedMessage,
   type ConnectionReadyMessage,
+  type ConnectionStateMessage,
   type ConnectTraceContext,
   connectChannel,
   FRAME_SKIPPED_CHANNEL,
@@ -304,6 +306,35 @@ describe('plain channels', () => {
     expect(requeued).toEqual([expect.objectContaining({ op: 'status', id: status.id })]);
     // Written on the dead connection, then again on the next one.
     expect(written.map((context) => context.id)).toEqual([status.id, status.id]);
+  });
+
+  it('publishes each move of the connection chart on connection:state', async () => {
+    const server = await startScriptedServer();
+    cleanups.push(() => server.dispose());
+    const states = recordChannel<ConnectionStateMessage>(CONNECTION_STATE_CHANNEL);
+    const client = await OverlaydClient.connect(server.endpoint);
+    await client.call({ op: 'status' });
+    await client.close();
+    expect(states.map(({ previous, state }) => `${previous} → ${state}`)).toEqual([
+      'undefined → idle',
+      'idle → connecting',
+      'connecting → connected',
+      'connected → awaitingResponse',
+      'awaitingResponse → connected',
+      'connected → closed',
+    ]);
+    expect(new Set(states.map((message) => message.endpoint))).toEqual(new Set([server.endpoint]));
+  });
+
+  it('starts connection:state afresh for a subscriber that comes later', async () => {
+    const { client } = await connectedPair(cleanups);
+    await client.call({ op: 'status' });
+    const states = recordChannel<ConnectionStateMessage>(CONNECTION_STATE_CHANNEL);
+    await client.call({ op: 'status' });
+    expect(states.map(({ previous, state }) => `${previous} → ${state}`)).toEqual([
+      'undefined → awaitingResponse',
+      'awaitingResponse → connected',
+    ]);
   });
 
   it('publishes queue:full when a request is refused for a full queue', async () => {
