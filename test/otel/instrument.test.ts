@@ -187,6 +187,20 @@ describe('request metrics at the edges', () => {
     expect(spansNamed('status')).toHaveLength(1);
   });
 
+  it('marks a request refused for a full queue ERROR, not sent, and stops counting it as queued', async () => {
+    const { client } = await connectedPair(cleanups, () => ({ silent: true }), {
+      queueLimit: 0,
+      maxInFlight: 1,
+    });
+    const inFlight = client.call({ op: 'status' }, { timeoutMs: 100 }).catch(() => undefined);
+    await expect(client.call({ op: 'nat_tick' })).rejects.toThrow('queue is full');
+    expect(spansNamed('nat_tick')).toEqual([
+      expect.objectContaining(errorSpan('OVERLAYD_QUEUE_FULL', 'not-sent')),
+    ]);
+    expect(await total('overlayd.client.requests.queued')).toBe(0);
+    await inFlight;
+  });
+
   it('ignores a request that started before it was enabled', async () => {
     instrumentation.disable();
     const { client } = await connectedPair(cleanups, () => ({ silent: true }));
