@@ -70,7 +70,8 @@ interface Subject {
   close(): Promise<void>;
 }
 
-async function sequentialCalls(call: () => Promise<unknown>, n: number): Promise<number[]> {
+/** `n` calls one at a time: the latency of each, in µs. */
+export async function sequentialCalls(call: () => Promise<unknown>, n: number): Promise<number[]> {
   const latencies: number[] = [];
   for (let i = 0; i < n; i++) {
     const start = performance.now();

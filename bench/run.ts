@@ -12,6 +12,7 @@ import { benchBreakdown } from './breakdown.js';
 import { benchConnect } from './connect.js';
 import { runDecodeBench } from './decode.js';
 import { benchMemoryInChild } from './memory.js';
+import { benchObservability, OBSERVED_LABELS, type Paired } from './observability.js';
 import {
   benchRoundTrips,
   benchTurns,
@@ -168,6 +169,53 @@ function roundTripRows(
   }
 }
 
+/** "0.99× (rounds 0.97–1.02×)": a paired ratio and its rounds' spread. */
+function pairedRatio(p: Paired): string {
+  return `${formatRatio(p.ratio)} (rounds ${formatRatio(p.low).replace('×', '')}–${formatRatio(p.high)})`;
+}
+
+/** What listening on the diagnostics channels costs a sequential round trip (paired, one process). */
+async function observabilityRows(): Promise<void> {
+  const o = await benchObservability();
+  const benchmark = 'Sequential round trip, diagnostics channels (fast server in another process)';
+  const before = o.medianUs.before;
+  const quiet = o.medianUs.quiet;
+  row({
+    benchmark,
+    subject: `${OBSERVED_LABELS.before}, ${o.baseline.slice(0, 9)}`,
+    result: `median ${formatUs(before)}`,
+    baseline: '(paired baseline)',
+  });
+  row({
+    benchmark,
+    subject: OBSERVED_LABELS.quiet,
+    result: `median ${formatUs(quiet)}`,
+    baseline: `before the channels ${formatUs(before)}`,
+    ratio: pairedRatio(o.quietVsBefore),
+    // Indistinguishable: the change is within the rounds' own spread around 1.
+    target: target(
+      'within noise (1 within the rounds)',
+      o.quietVsBefore.low <= 1 && o.quietVsBefore.high >= 1,
+    ),
+  });
+  row({
+    benchmark,
+    subject: OBSERVED_LABELS.noop,
+    result: `median ${formatUs(o.medianUs.noop)}`,
+    baseline: `no subscriber ${formatUs(quiet)}`,
+    ratio: pairedRatio(o.noopVsQuiet),
+    target: target('≤ 1.10×', o.noopVsQuiet.ratio <= 1.1),
+  });
+  row({
+    benchmark,
+    subject: OBSERVED_LABELS.otel,
+    result: `median ${formatUs(o.medianUs.otel)}`,
+    baseline: `no subscriber ${formatUs(quiet)}`,
+    ratio: pairedRatio(o.otelVsQuiet),
+    target: target('≤ 1.50×', o.otelVsQuiet.ratio <= 1.5),
+  });
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const machine = `${availableParallelism()} vCPU · ${cpuModel()} · Node ${process.version}`;
@@ -176,6 +224,7 @@ async function main(): Promise<void> {
   // Issue 12's targets, against the fast server (which answers as fast as the real overlayd).
   const separate = await roundTrips('separate');
   roundTripRows('separate', separate, { vsXState: 1.1, p99: 2.5, concurrent: 0.5 });
+  await observabilityRows();
   roundTripRows('overlayd', await roundTrips('overlayd', false), { p99: 2.5 });
   const same = await roundTrips('same');
   roundTripRows('same', same, { vsFloor: 2.5 });

@@ -65,6 +65,10 @@ export { LATE_IDS_REMEMBERED } from './request-window.js';
 /** What the socket actor is given: where to connect. */
 export interface SocketActorInput {
   endpoint: string;
+  /** Which attempt of the connect cycle this socket is (1 for the first). */
+  attempt: number;
+  /** The cycle's attempt budget. */
+  maxAttempts: number;
 }
 
 /** Why a stuck connection is dropped when a request in flight is given up. */
@@ -556,10 +560,18 @@ export const connectionMachine = setup({
     },
     session: {
       initial: 'connecting',
+      // Every session is one connection attempt. Counted on entering the
+      // session, not `connecting`, so the socket actor (started with the
+      // session, before its child's entry) is told which attempt it is.
+      entry: 'countAttempt',
       invoke: {
         id: 'socket',
         src: 'socket',
-        input: ({ context }) => ({ endpoint: context.endpoint }),
+        input: ({ context }) => ({
+          endpoint: context.endpoint,
+          attempt: context.attempt,
+          maxAttempts: context.maxAttempts,
+        }),
       },
       on: {
         // A connection that was up dropped: the requests in flight fail as
@@ -591,7 +603,6 @@ export const connectionMachine = setup({
       },
       states: {
         connecting: {
-          entry: 'countAttempt',
           on: {
             // An attempt failed: sleep and retry while the budget lasts, never after the last one.
             'socket.closed': [

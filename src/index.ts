@@ -13,6 +13,24 @@ export {
 } from './client/client.js';
 export type { Clock } from './client/clock.js';
 export type { ClientState } from './client/state.js';
+export {
+  CONNECT_CHANNEL,
+  CONNECTION_CLOSED_CHANNEL,
+  CONNECTION_READY_CHANNEL,
+  type ConnectionClosedMessage,
+  type ConnectionReadyMessage,
+  type ConnectTraceContext,
+  FRAME_SKIPPED_CHANNEL,
+  type FrameSkippedMessage,
+  QUEUE_FULL_CHANNEL,
+  type QueueFullMessage,
+  REQUEST_CHANNEL,
+  REQUEST_REQUEUED_CHANNEL,
+  REQUEST_WRITTEN_CHANNEL,
+  RESYNC_CHANNEL,
+  type RequestTraceContext,
+  type ResyncTraceContext,
+} from './diagnostics/channels.js';
 export * from './errors.js';
 export {
   type CallOptions,

@@ -6,7 +6,13 @@
  * encoded payloads, promise handles, deadline timers and abort listeners,
  * keyed by a numeric token the machine carries.
  */
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import {
+  type Actor,
+  createActor,
+  type InspectionEvent,
+  type Observer,
+  type StateValue,
+} from 'xstate';
 import {
   BACKOFF_ATTEMPTS,
   type BackoffOptions,
@@ -20,6 +26,21 @@ import {
   DEFAULT_RECONNECT_ATTEMPTS,
 } from '../../machines/connection.machine.js';
 import type { Answer, ConnectionEmitted, RequestRef } from '../../machines/connection.types.js';
+import {
+  type ConnectionReadyMessage,
+  type ConnectionStateMessage,
+  connectionReadyChannel,
+  connectionStateChannel,
+  type FrameSkippedMessage,
+  frameSkippedChannel,
+  type QueueFullMessage,
+  queueFullChannel,
+  type RequestTraceContext,
+  requestChannel,
+  requestRequeuedChannel,
+  requestWrittenChannel,
+} from '../diagnostics/channels.js';
+import { isTraced } from '../diagnostics/lifecycle.js';
 import {
   AbortedError,
   ClosedError,
@@ -37,6 +58,7 @@ import {
   type OverlaydResponse,
   type ResultFor,
   SUCCESS_RESULTS,
+  type U64,
 } from '../protocol/index.js';
 import { bindSocketDependencies, systemSocketActor } from '../transport/socket-actor.js';
 import { type Clock, realClock } from './clock.js';
@@ -114,6 +136,8 @@ interface Pending {
   onAbort: (() => void) | undefined;
   /** An `err` answer rejects with OverlayError (`call`) instead of resolving (`request`). */
   errRejects: boolean;
+  /** Its context on `overlayd-client:request`, when it is traced. */
+  trace: RequestTraceContext | undefined;
   resolve(response: OverlaydResponse): void;
   reject(error: OverlaydError): void;
 }
@@ -137,6 +161,8 @@ export class OverlaydClient {
   #openSockets = 0;
   #releaseWaiters: Array<() => void> = [];
   #closed = false;
+  /** The state last published on `overlayd-client:connection:state` (while anyone listens). */
+  #publishedState: ClientState | undefined;
   #connectWaiter: { resolve(): void; reject(error: OverlaydError): void } | undefined;
 
   /**
@@ -155,7 +181,11 @@ export class OverlaydClient {
       payloadFor: (token: number) => this.#takePayload(token),
       restorePayload: (token: number, payload: Uint8Array) => {
         const pending = this.#pending.get(token);
-        if (pending !== undefined) pending.payload = payload;
+        if (pending === undefined) return;
+        pending.payload = payload;
+        if (pending.trace !== undefined && requestRequeuedChannel.hasSubscribers) {
+          requestRequeuedChannel.publish(pending.trace);
+        }
       },
       onSocketOpened: () => {
         this.#openSockets++;
@@ -192,7 +222,10 @@ export class OverlaydClient {
     this.actor.on('overlayd.event', (e) => this.#deliver(e.event));
     this.actor.on('frame.skipped', (e) => this.#logSkipped(e));
     // An unobserved actor error would crash the host process: settle everything instead.
-    this.actor.subscribe({ error: (error) => this.#onActorError(error) });
+    this.actor.subscribe({
+      next: (snapshot) => this.#publishState(snapshot.value),
+      error: (error) => this.#onActorError(error),
+    });
     this.actor.start();
   }
 
@@ -259,6 +292,7 @@ export class OverlaydClient {
    * request could have run.
    */
   request(request: OverlaydRequestInput, options?: RequestOptions): Promise<OverlaydResponse> {
+    if (isTraced(requestChannel)) return this.#traced(request, options, false);
     return this.#send(request, options, false);
   }
 
@@ -271,24 +305,51 @@ export class OverlaydClient {
     options?: RequestOptions,
   ): Promise<ResultFor<R['op']>> {
     // The answer settles the caller's promise itself (see #answer): a `then`
-    // here would cost every call a second promise and a microtask hop.
+    // here would cost every call a second promise and a microtask hop. Only a
+    // traced call pays for one (tracePromise's).
+    if (isTraced(requestChannel)) {
+      return this.#traced(request, options, true) as Promise<ResultFor<R['op']>>;
+    }
     return this.#send(request, options, true) as Promise<ResultFor<R['op']>>;
+  }
+
+  /**
+   * `#send` on the `overlayd-client:request` trace. It starts here, in the
+   * caller's async context, so a subscriber sees the caller's active span.
+   * The id is taken first, for the context (a closed client uses one up).
+   */
+  #traced(
+    request: OverlaydRequestInput,
+    options: RequestOptions | undefined,
+    errRejects: boolean,
+  ): Promise<OverlaydResponse> {
+    const id = this.#ids.next();
+    const trace: RequestTraceContext = {
+      op: opOf(request),
+      id: String(id),
+      endpoint: this.endpoint,
+      request,
+    };
+    return requestChannel.tracePromise(
+      () => this.#send(request, options, errRejects, id, trace),
+      trace,
+    );
   }
 
   #send(
     request: OverlaydRequestInput,
     options: RequestOptions | undefined,
     errRejects: boolean,
+    givenId?: U64,
+    trace?: RequestTraceContext,
   ): Promise<OverlaydResponse> {
-    // Untyped callers may pass anything; the encoder says what is wrong with it.
-    const named = (request as { op?: unknown } | null | undefined)?.op;
-    const op = typeof named === 'string' ? named : '(no op)';
+    const op = opOf(request);
     if (this.#closed) {
       return Promise.reject(
         new ClosedError('client is closed', { op, endpoint: this.endpoint, delivery: 'not-sent' }),
       );
     }
-    const id = this.#ids.next();
+    const id = givenId ?? this.#ids.next();
     let payload: Uint8Array;
     try {
       // The same UTF-8 bytes as the codec's `encodeFrame` (TextEncoder), but a
@@ -338,6 +399,7 @@ export class OverlaydClient {
         signal,
         onAbort: undefined,
         errRejects,
+        trace,
         resolve,
         reject,
       };
@@ -396,6 +458,9 @@ export class OverlaydClient {
     if (pending === undefined) return undefined;
     const payload = pending.payload;
     pending.payload = undefined;
+    if (pending.trace !== undefined && requestWrittenChannel.hasSubscribers) {
+      requestWrittenChannel.publish(pending.trace);
+    }
     return payload;
   }
 
@@ -466,6 +531,13 @@ export class OverlaydClient {
   #fail(failure: RequestFailure): void {
     const pending = this.#settle(failure.token);
     if (pending === undefined) return;
+    if (failure.kind === 'queueFull' && queueFullChannel.hasSubscribers) {
+      queueFullChannel.publish({
+        endpoint: this.endpoint,
+        op: pending.op,
+        limit: this.#queueLimit,
+      } satisfies QueueFullMessage);
+    }
     pending.reject(
       errorForFailure(failure, {
         op: pending.op,
@@ -479,6 +551,12 @@ export class OverlaydClient {
   }
 
   #onConnected(reconnect: boolean): void {
+    if (connectionReadyChannel.hasSubscribers) {
+      connectionReadyChannel.publish({
+        endpoint: this.endpoint,
+        reconnect,
+      } satisfies ConnectionReadyMessage);
+    }
     this.#connectWaiter?.resolve();
     this.#connectWaiter = undefined;
     if (reconnect) this.#emit({ event: 'reconnected', endpoint: this.endpoint });
@@ -519,6 +597,15 @@ export class OverlaydClient {
             ? 'overlayd: skipped an event of a kind this client does not know (a newer overlayd?)'
             : 'overlayd: skipped a frame that could not be decoded';
     this.#log('warn', message, { reason, ...fields });
+    if (frameSkippedChannel.hasSubscribers) {
+      const published: FrameSkippedMessage = {
+        endpoint: this.endpoint,
+        reason,
+        message,
+        ...fields,
+      };
+      frameSkippedChannel.publish(published);
+    }
   }
 
   /** A logger that throws must not take the host down (this runs inside socket callbacks). */
@@ -528,6 +615,23 @@ export class OverlaydClient {
     } catch {
       // nowhere left to report it
     }
+  }
+
+  #publishState(value: StateValue): void {
+    if (!connectionStateChannel.hasSubscribers) {
+      // Whoever subscribes next is told the state they find, not a stale "previous".
+      this.#publishedState = undefined;
+      return;
+    }
+    const state = stateName(value);
+    if (state === this.#publishedState) return;
+    const previous = this.#publishedState;
+    this.#publishedState = state;
+    connectionStateChannel.publish({
+      endpoint: this.endpoint,
+      state,
+      previous,
+    } satisfies ConnectionStateMessage);
   }
 
   #onActorError(error: unknown): void {
@@ -544,4 +648,10 @@ export class OverlaydClient {
     );
     this.#connectWaiter = undefined;
   }
+}
+
+/** The request's op, for errors and traces; untyped callers may pass anything (the encoder says what is wrong). */
+function opOf(request: OverlaydRequestInput): string {
+  const named = (request as { op?: unknown } | null | undefined)?.op;
+  return typeof named === 'string' ? named : '(no op)';
 }

@@ -11,6 +11,7 @@ interface DemoFlags {
   follow?: boolean;
   inspect?: boolean;
   inspectPort: number;
+  otel?: boolean;
   ui?: boolean;
 }
 
@@ -24,6 +25,10 @@ const program = new Command('overlayd-demo')
     new Option('--inspect-port <port>', 'port of the inspector relay')
       .argParser(parseU16)
       .default(DEFAULT_INSPECT_PORT),
+  )
+  .option(
+    '--otel',
+    'print OpenTelemetry spans and metrics with the SDK’s console exporters (needs the dev dependencies)',
   )
   .option(
     '--ui',
@@ -41,6 +46,11 @@ if (flags.inspect) {
   process.stderr.write(`${inspectorNotice(inspection.url)}\n`);
   observers.push((event) => inspection.inspect.next?.(event));
   cleanups.push(() => inspection.stop());
+}
+
+if (flags.otel) {
+  const { startConsoleOtel } = await import('./otel-console.js');
+  cleanups.push(await startConsoleOtel());
 }
 
 if (flags.ui) {

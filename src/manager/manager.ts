@@ -34,6 +34,7 @@ import {
   OverlaydClient,
 } from '../client/client.js';
 import { type Clock, realClock } from '../client/clock.js';
+import { traceResync } from '../diagnostics/resync.js';
 import {
   AbortedError,
   ClosedError,
@@ -198,7 +199,7 @@ export class OverlayManager {
       actors: {
         resync: fromCallback<never, unknown, ResyncEvent>(({ sendBack }) => {
           const stopped = new AbortController();
-          void this.#resync(stopped.signal).then((event) => {
+          void traceResync(socket, () => this.#resync(stopped.signal)).then((event) => {
             // A resync the chart has moved on from must not report into a later one.
             if (!stopped.signal.aborted) sendBack(event);
           });

@@ -14,6 +14,7 @@ import { type AnyActorRef, fromCallback } from 'xstate';
 import type { SocketActorInput } from '../../machines/connection.machine.js';
 import type { ResponseRef, SocketCommand, SocketEvent } from '../../machines/connection.types.js';
 import { IoError, OtherError, type OverlaydError } from '../errors.js';
+import { type AttemptTrace, traceAttempt } from './attempt-trace.js';
 import { readBody } from './frame-events.js';
 import { FramedConnection } from './framed-connection.js';
 
@@ -52,6 +53,7 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
   };
   // Requests whose write was refused whole: reported with the close.
   let unsent: number[] | undefined;
+  const attempt: AttemptTrace = traceAttempt(input);
   let socket: Socket;
   let connection: FramedConnection;
   try {
@@ -69,6 +71,7 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
       onReadEnd: flushResponses,
       onStuck: (stuck) => report({ type: 'socket.stuck', stuck }),
       onEnd: (reason: OverlaydError) => {
+        attempt.ended(reason, stopped);
         flushResponses();
         report(
           unsent === undefined
@@ -80,15 +83,19 @@ function runSocket(deps: SocketActorDependencies, { input, sendBack, receive }: 
   } catch (error) {
     // An opener that throws, or hands back something that is not a socket, is
     // one failed attempt, not a broken machine.
-    sendBack({
-      type: 'socket.closed',
-      error: new IoError(`cannot open ${input.endpoint}: ${String(error)}`, { cause: error }),
+    const failure = new IoError(`cannot open ${input.endpoint}: ${String(error)}`, {
+      cause: error,
     });
+    attempt.ended(failure, false);
+    sendBack({ type: 'socket.closed', error: failure });
     return;
   }
   deps.onSocketOpened?.();
   socket.once('close', () => deps.onSocketReleased?.());
-  socket.once('connect', () => report({ type: 'socket.connected' }));
+  socket.once('connect', () => {
+    attempt.connected();
+    report({ type: 'socket.connected' });
+  });
 
   receive((command) => {
     if (connection.ended) return;

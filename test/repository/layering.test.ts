@@ -15,15 +15,49 @@ const ALLOWED_OUTSIDE = new Set(['src/errors.ts']);
 /** Module specifiers of `import … from`, `export … from` and `import('…')`. */
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm;
 
+/** What a source imports: root-relative files (`.ts`) and package names. */
+function importsOf(file: string, text: string): { files: string[]; packages: string[] } {
+  const files: string[] = [];
+  const packages: string[] = [];
+  for (const [, specifier] of text.matchAll(SPECIFIER)) {
+    if (specifier === undefined) continue;
+    if (!specifier.startsWith('.')) {
+      packages.push(specifier);
+      continue;
+    }
+    files.push(relative(ROOT, join(dirname(file), specifier)).replace(/\.js$/, '.ts'));
+  }
+  return { files, packages };
+}
+
 /** Root-relative files that a protocol source imports, outside src/protocol/ and not allowed. */
 function foreignImports(file: string, text: string): string[] {
-  const foreign: string[] = [];
-  for (const [, specifier] of text.matchAll(SPECIFIER)) {
-    if (specifier === undefined || !specifier.startsWith('.')) continue; // a package
-    const target = relative(ROOT, join(dirname(file), specifier)).replace(/\.js$/, '.ts');
-    if (!target.startsWith('src/protocol/') && !ALLOWED_OUTSIDE.has(target)) foreign.push(target);
-  }
-  return foreign;
+  return importsOf(file, text).files.filter(
+    (target) => !target.startsWith('src/protocol/') && !ALLOWED_OUTSIDE.has(target),
+  );
+}
+
+/** The `.ts` sources under a src/ folder. */
+function sourcesIn(folder: string): string[] {
+  const dir = join(ROOT, 'src', folder);
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.ts'))
+    .map((name) => join(dir, name));
+}
+
+/** Every import of the folder's sources that `allowed` refuses, as `file → target`. */
+function refusedImports(
+  folder: string,
+  allowed: (target: string, kind: 'file' | 'package') => boolean,
+): string[] {
+  return sourcesIn(folder).flatMap((file) => {
+    const { files, packages } = importsOf(file, readFileSync(file, 'utf8'));
+    const refused = [
+      ...files.filter((target) => !allowed(target, 'file')),
+      ...packages.filter((name) => !allowed(name, 'package')),
+    ];
+    return refused.map((target) => `${relative(ROOT, file)} → ${target}`);
+  });
 }
 
 describe('src/protocol/ is a leaf', () => {
@@ -56,5 +90,35 @@ describe('src/protocol/ is a leaf', () => {
   it('is where the transport takes the 8 MiB cap from', () => {
     const framing = readFileSync(join(ROOT, 'src', 'transport', 'framing.ts'), 'utf8');
     expect(framing).toMatch(/from '\.\.\/protocol\/limits\.js'/);
+  });
+});
+
+describe('src/diagnostics/ is a leaf the client, transport and manager publish through', () => {
+  it('imports only Node, its own files, the errors, the state names, and types of the protocol and the machines', () => {
+    expect(sourcesIn('diagnostics').length).toBeGreaterThanOrEqual(3);
+    const refused = refusedImports('diagnostics', (target, kind) =>
+      kind === 'package'
+        ? target.startsWith('node:')
+        : target.startsWith('src/diagnostics/') ||
+          target === 'src/errors.ts' ||
+          target === 'src/client/state.ts' ||
+          target.startsWith('src/protocol/') ||
+          target.startsWith('machines/'),
+    );
+    expect(refused).toEqual([]);
+  });
+});
+
+describe('src/otel/ is built on the diagnostics channels alone', () => {
+  it('imports the OpenTelemetry API but never an SDK, and nothing of the client, manager or transport but the endpoint', () => {
+    expect(sourcesIn('otel').length).toBeGreaterThanOrEqual(3);
+    const refused = refusedImports('otel', (target, kind) =>
+      kind === 'package'
+        ? target.startsWith('node:') || target === '@opentelemetry/api'
+        : target.startsWith('src/otel/') ||
+          target.startsWith('src/diagnostics/') ||
+          target === 'src/transport/endpoint.ts',
+    );
+    expect(refused).toEqual([]);
   });
 });

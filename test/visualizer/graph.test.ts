@@ -119,7 +119,7 @@ describe('machineGraph(connectionMachine)', () => {
       initial: 'overlaydConnection.idle',
     });
     expect(byPath.get('closed')).toMatchObject({ type: 'final', entry: ['failEverything'] });
-    expect(byPath.get('session.connecting')?.entry).toEqual(['countAttempt']);
+    expect(byPath.get('session')?.entry).toEqual(['countAttempt']);
     // XState's own raise/cancel of the `after` timer is not an author's action.
     expect(byPath.get('backoff')).toMatchObject({ entry: [], exit: [] });
     expect(graph.root).toBe('overlaydConnection');
