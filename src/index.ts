@@ -22,6 +22,8 @@ export {
   type ConnectTraceContext,
   FRAME_SKIPPED_CHANNEL,
   type FrameSkippedMessage,
+  MANAGER_STATE_CHANNEL,
+  type ManagerStateMessage,
   QUEUE_FULL_CHANNEL,
   type QueueFullMessage,
   REQUEST_CHANNEL,

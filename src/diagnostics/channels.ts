@@ -11,6 +11,7 @@
  * comes (a call that threw synchronously).
  */
 import { channel, tracingChannel } from 'node:diagnostics_channel';
+import type { ManagerState } from '../../machines/manager.machine.js';
 import type { ResyncReport } from '../../machines/manager.types.js';
 import type { ClientState } from '../client/state.js';
 import type { OverlaydError, ResyncError } from '../errors.js';
@@ -27,6 +28,7 @@ export const REQUEST_WRITTEN_CHANNEL = 'overlayd-client:request:written';
 export const REQUEST_REQUEUED_CHANNEL = 'overlayd-client:request:requeued';
 export const QUEUE_FULL_CHANNEL = 'overlayd-client:queue:full';
 export const CONNECTION_STATE_CHANNEL = 'overlayd-client:connection:state';
+export const MANAGER_STATE_CHANNEL = 'overlayd-client:manager:state';
 
 /** One request, from the call to its settlement. */
 export interface RequestTraceContext {
@@ -101,6 +103,17 @@ export interface ConnectionStateMessage {
   previous: ClientState | undefined;
 }
 
+/**
+ * The manager's chart moved to another state (as `manager.state` names it):
+ * connecting, synced, reconnecting, offline and so on, the daemon's view of
+ * overlayd. Rare: a few per outage.
+ */
+export interface ManagerStateMessage {
+  endpoint: string;
+  state: ManagerState;
+  previous: ManagerState;
+}
+
 /** A request refused because the queue was full. */
 export interface QueueFullMessage {
   endpoint: string;
@@ -120,3 +133,4 @@ export const requestWrittenChannel = channel(REQUEST_WRITTEN_CHANNEL);
 export const requestRequeuedChannel = channel(REQUEST_REQUEUED_CHANNEL);
 export const queueFullChannel = channel(QUEUE_FULL_CHANNEL);
 export const connectionStateChannel = channel(CONNECTION_STATE_CHANNEL);
+export const managerStateChannel = channel(MANAGER_STATE_CHANNEL);

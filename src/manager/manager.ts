@@ -34,6 +34,7 @@ import {
   OverlaydClient,
 } from '../client/client.js';
 import { type Clock, realClock } from '../client/clock.js';
+import { type ManagerStateMessage, managerStateChannel } from '../diagnostics/channels.js';
 import { traceResync } from '../diagnostics/resync.js';
 import {
   AbortedError,
@@ -165,6 +166,8 @@ export class OverlayManager {
   #lastConnectFailure: ConnectFailure | undefined;
   /** The last `status` overlayd answered the manager: what the overlay is. */
   #overlayStatus: StatusResult | undefined;
+  /** The chart's state as last seen, for `overlayd-client:manager:state`. */
+  #lastState: ManagerState = 'idle';
   #lock: Promise<void> = Promise.resolve();
   #link: 'up' | 'down' | 'lost' = 'down';
   /**
@@ -697,6 +700,7 @@ export class OverlayManager {
   }
 
   #onState(snapshot: SnapshotFrom<typeof managerMachine>): void {
+    this.#publishState(snapshot.value as ManagerState);
     switch (snapshot.value) {
       case 'synced':
         for (const waiter of this.#gate.splice(0)) waiter.resolve();
@@ -712,6 +716,19 @@ export class OverlayManager {
       default:
         return;
     }
+  }
+
+  /** Tell `overlayd-client:manager:state` of a new state (the snapshot may change only the context). */
+  #publishState(state: ManagerState): void {
+    if (state === this.#lastState) return;
+    const previous = this.#lastState;
+    this.#lastState = state;
+    if (!managerStateChannel.hasSubscribers) return;
+    managerStateChannel.publish({
+      endpoint: this.client.endpoint,
+      state,
+      previous,
+    } satisfies ManagerStateMessage);
   }
 
   /** Observe `status`, then re-apply what this overlayd is missing, in dependency order. */

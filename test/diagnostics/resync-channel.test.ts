@@ -1,14 +1,21 @@
 /**
- * The manager's resync on `overlayd-client:resync`, subscribed directly,
- * against the simulated overlayd in a child process that is killed and
- * started again.
+ * The manager's channels, subscribed directly: its resync on
+ * `overlayd-client:resync` and its chart's moves on
+ * `overlayd-client:manager:state`, against the simulated overlayd in a child
+ * process that is killed and started again.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { type ResyncTraceContext, resyncChannel } from '../../src/diagnostics/channels.js';
+import {
+  MANAGER_STATE_CHANNEL,
+  type ManagerStateMessage,
+  type ResyncTraceContext,
+  resyncChannel,
+} from '../../src/diagnostics/channels.js';
 import { traceResync } from '../../src/diagnostics/resync.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
-import { DECLARED_STEPS, declaredManager, nextNotice } from '../support/declared-manager.js';
-import { recordTrace } from '../support/diagnostics-recorder.js';
+import { DECLARED_STEPS, declaredManager } from '../support/declared-manager.js';
+import { recordChannel, recordTrace } from '../support/diagnostics-recorder.js';
+import { next } from '../support/manager-events.js';
 
 const SETTLED_OK = ['start', 'end', 'asyncStart', 'asyncEnd'];
 const SETTLED_ERROR = ['start', 'end', 'error', 'asyncStart', 'asyncEnd'];
@@ -19,7 +26,7 @@ describe('overlayd-client:resync', () => {
   it('traces the resync after an overlayd restart, with the re-applied steps on the result', async () => {
     const { overlayd, manager } = await declaredManager(cleanups);
     const resyncs = recordTrace(resyncChannel);
-    const resynced = nextNotice(manager, 'resynced');
+    const resynced = next(manager, 'resynced');
     await overlayd.kill();
     overlayd.start();
     await resynced;
@@ -39,8 +46,8 @@ describe('overlayd-client:resync', () => {
   it('ends a resync whose re-apply overlayd refused with a ResyncError naming the step', async () => {
     const { overlayd, manager } = await declaredManager(cleanups);
     const resyncs = recordTrace(resyncChannel);
-    const failed = nextNotice(manager, 'resyncFailed');
-    const resynced = nextNotice(manager, 'resynced');
+    const failed = next(manager, 'resyncFailed');
+    const resynced = next(manager, 'resynced');
     await overlayd.kill();
     overlayd.start(['--refuse', 'attach_container:1']);
     await failed;
@@ -90,5 +97,22 @@ describe('traceResync', () => {
     };
     expect(await traceResync('/tmp/x.sock', async () => done)).toBe(done);
     expect(start).not.toHaveBeenCalled();
+  });
+
+  it('publishes each move of the manager chart on manager:state, through an outage and its resync', async () => {
+    const { overlayd, manager } = await declaredManager(cleanups);
+    const states = recordChannel<ManagerStateMessage>(MANAGER_STATE_CHANNEL);
+    const resynced = next(manager, 'resynced');
+    await overlayd.kill();
+    overlayd.start();
+    await resynced;
+    await manager.close();
+    expect(states.map(({ previous, state }) => `${previous} → ${state}`)).toEqual([
+      'synced → reconnecting',
+      'reconnecting → reconciling',
+      'reconciling → synced',
+      'synced → closed',
+    ]);
+    expect(new Set(states.map((message) => message.endpoint))).toEqual(new Set([overlayd.socket]));
   });
 });

@@ -15,8 +15,9 @@ import { type Instrumentation, instrument } from '../../src/otel/index.js';
 import { failureOfError } from '../../src/otel/spans.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
 import { connectedPair } from '../support/connected-pair.js';
-import { DECLARED_STEPS, declaredManager, nextNotice } from '../support/declared-manager.js';
+import { DECLARED_STEPS, declaredManager } from '../support/declared-manager.js';
 import { recordTrace } from '../support/diagnostics-recorder.js';
+import { next } from '../support/manager-events.js';
 import { answer } from '../support/scripted-server.js';
 
 const DEAD = '/nonexistent/overlayd-otel-test.sock';
@@ -267,7 +268,7 @@ describe('resync spans', () => {
   it('makes a resync span after an overlayd restart, with its requests as children, and counts it', async () => {
     const { overlayd, manager } = await declaredManager(cleanups);
     sdk.spans.reset();
-    const resynced = nextNotice(manager, 'resynced');
+    const resynced = next(manager, 'resynced');
     await overlayd.kill();
     overlayd.start();
     await resynced;
@@ -291,6 +292,8 @@ describe('resync spans', () => {
       'setup_global_overlay',
       'setup_service_overlay',
       'attach_container',
+      // The global overlay was set up again: status is read once more, for what the overlay is.
+      'status',
     ]);
     expect(await total('overlayd.client.resyncs')).toBe(1);
     expect(await histogramCounts('overlayd.client.resync.duration')).toEqual([
@@ -300,7 +303,7 @@ describe('resync spans', () => {
 
   it('marks a refused resync ERROR with the step that failed', async () => {
     const { overlayd, manager } = await declaredManager(cleanups);
-    const resynced = nextNotice(manager, 'resynced');
+    const resynced = next(manager, 'resynced');
     await overlayd.kill();
     overlayd.start(['--refuse', 'attach_container:1']);
     await resynced;

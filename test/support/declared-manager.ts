@@ -3,7 +3,7 @@
  * and a manager that declared a global overlay, a service overlay and one
  * attachment on it. Both are closed by the test's cleanups.
  */
-import { type ManagerNotice, OverlayManager } from '../../src/index.js';
+import { OverlayManager } from '../../src/index.js';
 import { globalOverlay, wgKey } from './manager-fixtures.js';
 import { type OverlaydChild, overlaydChild } from './overlayd-child.js';
 
@@ -32,15 +32,4 @@ export async function declaredManager(
     joinGlobal: true,
   });
   return { overlayd, manager };
-}
-
-/** Resolves at the manager's next notice of this kind. */
-export function nextNotice(manager: OverlayManager, kind: ManagerNotice['event']): Promise<void> {
-  return new Promise((resolve) => {
-    const off = manager.onEvent((event) => {
-      if (event.event !== kind) return;
-      off();
-      resolve();
-    });
-  });
 }
