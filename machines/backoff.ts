@@ -32,6 +32,24 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
 export const SINGLE_ATTEMPT = 1;
 export const BACKOFF_ATTEMPTS = 20;
 
+/**
+ * Whether a connection that dropped is dialled again, and with how many
+ * attempts: `true` for the default budget, `false` (or a number below 1)
+ * for never, `{ attempts }` or a number for that many.
+ */
+export type ReconnectOption = boolean | number | { attempts: number };
+
+/** The attempt budget of a reconnect cycle; 0 means a drop is not reconnected. */
+export function reconnectAttempts(
+  option: ReconnectOption | undefined,
+  whenOn: number = BACKOFF_ATTEMPTS,
+): number {
+  if (option === undefined || option === true) return clampAttempts(whenOn);
+  if (option === false) return 0;
+  const attempts = typeof option === 'number' ? option : option.attempts;
+  return typeof option === 'number' && !(attempts >= 1) ? 0 : clampAttempts(attempts);
+}
+
 /** `maxAttempts` 0 (or anything below 1, or not an integer) means one attempt. */
 export function clampAttempts(maxAttempts: number): number {
   return Number.isFinite(maxAttempts) && maxAttempts >= 1 ? Math.floor(maxAttempts) : 1;

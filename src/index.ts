@@ -12,7 +12,7 @@ export {
   type RequestOptions,
 } from './client/client.js';
 export type { Clock } from './client/clock.js';
-export type { ClientState } from './client/state.js';
+export type { ClientState, ConnectionStatus } from './client/state.js';
 export {
   CONNECT_CHANNEL,
   CONNECTION_CLOSED_CHANNEL,

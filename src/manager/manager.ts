@@ -15,7 +15,7 @@
  * It uses only the client's public API (open, call, onEvent, close, state, actor).
  */
 import { type Actor, createActor, fromCallback, type SnapshotFrom } from 'xstate';
-import { type BackoffOptions, clampAttempts } from '../../machines/backoff.js';
+import { type BackoffOptions, clampAttempts, reconnectAttempts } from '../../machines/backoff.js';
 import {
   MANAGER_CONNECT_ATTEMPTS,
   type ManagerState,
@@ -34,6 +34,7 @@ import {
   OverlaydClient,
 } from '../client/client.js';
 import { type Clock, realClock } from '../client/clock.js';
+import type { ConnectionStatus } from '../client/state.js';
 import { type ManagerStateMessage, managerStateChannel } from '../diagnostics/channels.js';
 import { traceResync } from '../diagnostics/resync.js';
 import {
@@ -169,7 +170,7 @@ export class OverlayManager {
   /** The chart's state as last seen, for `overlayd-client:manager:state`. */
   #lastState: ManagerState = 'idle';
   #lock: Promise<void> = Promise.resolve();
-  #link: 'up' | 'down' | 'lost' = 'down';
+  #link: ConnectionStatus = 'down';
   /**
    * Aborted when the connection calls went out on goes down: a call the
    * client still holds unwritten then (queued behind a full window, or put
@@ -192,11 +193,9 @@ export class OverlayManager {
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#clock = options.clock ?? realClock;
     this.#dns = { ...dns };
-    const reconnect = options.reconnect ?? true;
-    this.client = new OverlaydClient(socket, {
-      ...clientOptions,
-      reconnect: reconnect === true ? { attempts: this.#connectAttempts } : reconnect,
-    });
+    // A drop is dialled again with the manager's connect budget, unless told otherwise.
+    const reconnect = reconnectAttempts(options.reconnect, this.#connectAttempts);
+    this.client = new OverlaydClient(socket, { ...clientOptions, reconnect });
     const backoff = retryBackoff ?? options.backoff;
     const machine = managerMachine.provide({
       actors: {
@@ -214,7 +213,7 @@ export class OverlayManager {
       input: {
         endpoint: socket,
         connectAttempts: this.#connectAttempts,
-        heals: reconnect !== false,
+        heals: reconnect > 0,
         ...(backoff ? { backoff } : {}),
         ...(options.backoff ? { reconnectBackoff: options.backoff } : {}),
       },
@@ -238,7 +237,7 @@ export class OverlayManager {
     });
     this.actor.start();
     this.client.onEvent((event) => this.#emit(event));
-    this.client.actor.subscribe(() => this.#onClientState());
+    this.client.onConnectionStatus((status) => this.#onConnectionStatus(status));
   }
 
   /**
@@ -681,16 +680,7 @@ export class OverlayManager {
     });
   }
 
-  #onClientState(): void {
-    const state = this.client.state;
-    if (state === 'closed') return;
-    const link =
-      state === 'connected' || state === 'awaitingResponse'
-        ? 'up'
-        : state === 'failed'
-          ? 'lost'
-          : 'down';
-    if (link === this.#link) return;
+  #onConnectionStatus(link: ConnectionStatus): void {
     if (this.#link === 'up') {
       this.#connection.abort();
       this.#connection = new AbortController();
