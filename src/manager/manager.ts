@@ -74,7 +74,9 @@ import {
   type ServicePeerParams,
   wireHandle,
 } from './params.js';
-import { type AttachmentMoved, DeclaredState, isClearingStep, type PlannedStep } from './record.js';
+import { isClearingStep, type PlannedStep } from './plan.js';
+import { type AttachmentMoved, DeclaredState } from './record.js';
+import type { Send } from './uncertain-attachments.js';
 
 export type { CallOptions };
 export { MANAGER_CONNECT_ATTEMPTS };
@@ -604,33 +606,16 @@ export class OverlayManager {
   }
 
   /**
-   * Attach, first detaching a handle an earlier attach may have left on this
-   * overlayd unanswered: overlayd refuses a second attach, so the daemon's
-   * retry would fail. Detach is idempotent: an `ok` means it is not attached
-   * any more, and an older overlayd's refusal means it was not.
+   * The daemon's attach, through the rule for handles overlayd may hold
+   * already (`UncertainAttachments`): a retry of one whose answer never came
+   * is preceded by a detach, since overlayd refuses a second attach.
    */
-  async #attach(
+  #attach(
     request: RequestInputOf<'attach_container'>,
     call: CallDeadline,
   ): Promise<OverlaydResponse> {
-    if (this.#record.isUncertain(request.handle)) {
-      const detach: OverlaydRequestInput = {
-        op: 'detach_container',
-        handle: this.#record.detachHandle(request.handle),
-      };
-      try {
-        await this.#send(detach, call);
-      } catch (error) {
-        if (!(error instanceof OverlayError)) throw error;
-        this.#record.cleared(detach);
-      }
-    }
-    try {
-      return (await this.#send(request, call)) as OverlaydResponse;
-    } catch (error) {
-      if (isUnanswered(error)) this.#record.unanswered(request);
-      throw error;
-    }
+    const send: Send = (sent) => this.#send(sent, call);
+    return this.#record.uncertain.attach(request, send);
   }
 
   /** The DNS defaults fill in what an attach leaves out. */
@@ -748,27 +733,14 @@ export class OverlayManager {
     }
   }
 
-  /** Send one step of a resync and record its outcome. */
+  /**
+   * Send one step of a resync and record its outcome. Attachment steps go
+   * through the same rule as the daemon's attaches (`UncertainAttachments`).
+   */
   async #reapply(planned: PlannedStep, signal: AbortSignal): Promise<void> {
-    let response: OverlaydResponse;
-    try {
-      response = (await this.client.call(planned.request, { signal })) as OverlaydResponse;
-    } catch (error) {
-      if (error instanceof OverlayError) {
-        // A refused detach: nothing was attached, which is what a clearing step makes sure of.
-        if (isClearingStep(planned)) {
-          this.#record.cleared(planned.request);
-          return;
-        }
-        throw error;
-      }
-      if (isUnanswered(error)) this.#record.unanswered(planned.request);
-      throw error;
-    }
-    if (isClearingStep(planned)) {
-      this.#record.cleared(planned.request);
-      return;
-    }
+    const send: Send = (request) => this.client.call(request, { signal });
+    if (isClearingStep(planned)) return this.#record.uncertain.clear(planned.request, send);
+    const response = await this.#record.uncertain.track(planned.request, send);
     const moved = this.#record.applied(planned, response);
     if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
     const { request } = planned;
@@ -831,13 +803,6 @@ export class OverlayManager {
       }
     }
   }
-}
-
-/** A call written whole whose answer never came (overlayd's own `err` is an answer): it may have run. */
-function isUnanswered(error: unknown): boolean {
-  return (
-    error instanceof OverlaydError && !(error instanceof OverlayError) && error.delivery === 'sent'
-  );
 }
 
 /** The client's answer for a call aborted before any byte of it was written. */
