@@ -54,7 +54,7 @@ export interface ConnectionContext {
   reconnectAttempts: number;
   /** How many requests may wait in `queue`. */
   queueLimit: number;
-  /** How many written requests may be unanswered at once (1: the seed's one at a time). */
+  /** How many written requests may be unanswered at once (1: the Rust client's one at a time). */
   maxInFlight: number;
   backoff: BackoffOptions;
   /** Requests not yet written, oldest first. */

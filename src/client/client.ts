@@ -90,7 +90,7 @@ export interface ClientOptions {
    * `false` turns it off: after a drop the client stays down.
    */
   reconnect?: boolean | { attempts: number };
-  /** Backoff schedule; seed-exact by default (100 ms doubling to 1 s, no jitter). */
+  /** Backoff schedule; the Rust client's by default (100 ms doubling to 1 s, no jitter). */
   backoff?: Partial<BackoffOptions>;
   logger?: Logger;
   /** Timer source for backoff and deadlines; XState's SimulatedClock in tests. */
