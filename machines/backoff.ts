@@ -1,7 +1,7 @@
 /**
  * The reconnect schedule, as pure functions of the attempt count.
  *
- * Seed-exact by default: the first sleep is 100 ms, each later one doubles,
+ * The Rust client's by default: the first sleep is 100 ms, each later one doubles,
  * capped at 1 s (100, 200, 400, 800, 1000, 1000, …), and there is no sleep
  * after the final attempt (the machine's guards see to that).
  */

@@ -39,6 +39,7 @@
  * clear a scheduler entry on every request on top of the host's timer.
  */
 import { type AnyActorRef, and, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
+import { errorCode } from '../src/diagnostics/error-code.js';
 import {
   type BackoffOptions,
   backoffDelay,
@@ -95,8 +96,7 @@ const unprovidedSocket = fromCallback<SocketCommand, SocketActorInput, SocketEve
 
 function summarize(error: unknown): ErrorSummary {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { code: typeof code === 'string' ? code : error.name, message: error.message };
+    return { code: errorCode(error) ?? error.name, message: error.message };
   }
   return { code: 'UNKNOWN', message: String(error) };
 }

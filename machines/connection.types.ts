@@ -54,7 +54,7 @@ export interface ConnectionContext {
   reconnectAttempts: number;
   /** How many requests may wait in `queue`. */
   queueLimit: number;
-  /** How many written requests may be unanswered at once (1: one at a time, as the Rust client). */
+  /** How many written requests may be unanswered at once (1: the Rust client's one at a time). */
   maxInFlight: number;
   backoff: BackoffOptions;
   /** How long the current backoff sleeps before the next attempt; null outside `backoff`. */

@@ -92,7 +92,7 @@ export interface ClientOptions {
    * `{ attempts: n }` (or n) dials n times.
    */
   reconnect?: ReconnectOption;
-  /** Backoff schedule; seed-exact by default (100 ms doubling to 1 s, no jitter). */
+  /** Backoff schedule; the Rust client's by default (100 ms doubling to 1 s, no jitter). */
   backoff?: Partial<BackoffOptions>;
   logger?: Logger;
   /** Timer source for backoff and deadlines; XState's SimulatedClock in tests. */

@@ -85,7 +85,7 @@ const EVERY_OP: OverlaydRequestInput[] = [
   { op: 'shutdown' },
 ];
 
-describe('OverlaydClient: the seed tests', () => {
+describe("OverlaydClient: the Rust client's tests", () => {
   it('fails one attempt against a dead endpoint in under 80 ms', async () => {
     const start = performance.now();
     const error = await OverlaydClient.connectWithAttempts(DEAD, 1).catch((e: unknown) => e);
