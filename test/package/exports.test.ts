@@ -71,6 +71,8 @@ describe('the built package', () => {
         'dist/src/diagnostics/channels.js',
         'visualizer/page/index.html',
         'visualizer/page/app.js',
+        'visualizer/page/draw.js',
+        'visualizer/page/wire.js',
         'README.md',
         'CHANGELOG.md',
       ]),
