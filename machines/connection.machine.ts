@@ -236,7 +236,7 @@ export const connectionMachine = setup({
     socket: unprovidedSocket,
   },
   delays: {
-    /** The sleep `backoff` planned on entry (see `planRetry`). */
+    /** The sleep planned on the way into `backoff` (see `planRetry`). */
     backoffDelay: ({ context }) => context.retryDelayMs ?? 0,
   },
   guards: {
@@ -278,8 +278,9 @@ export const connectionMachine = setup({
       retryDelayMs: null,
     }),
     /**
-     * How long this backoff sleeps, decided once on entry (jitter included),
-     * so the `after` timer and whoever watches the context read the same figure.
+     * How long the coming backoff sleeps, decided once on the way in (jitter
+     * included), so its `after` timer and whoever watches the context read
+     * the same figure.
      */
     planRetry: assign({
       retryDelayMs: ({ context }) => backoffDelay(context.attempt, context.backoff),
@@ -505,7 +506,7 @@ export const connectionMachine = setup({
               {
                 guard: 'hasAttemptsLeft',
                 target: '#overlaydConnection.backoff',
-                actions: 'recordError',
+                actions: ['recordError', 'planRetry'],
               },
               {
                 target: '#overlaydConnection.failed',
@@ -553,12 +554,15 @@ export const connectionMachine = setup({
     // A live connection is gone: reconnect, or fail what waits for one.
     dropped: {
       always: [
-        { guard: 'canAutoReconnect', target: 'backoff', actions: 'startReconnectCycle' },
+        {
+          guard: 'canAutoReconnect',
+          target: 'backoff',
+          actions: ['startReconnectCycle', 'planRetry'],
+        },
         { target: 'failed', actions: { type: 'failQueued', params: { kind: 'closed' } } },
       ],
     },
     backoff: {
-      entry: 'planRetry',
       after: {
         backoffDelay: { target: 'session' },
       },

@@ -170,7 +170,7 @@ describe('visualizer page (Chromium)', () => {
     await page.click('button[data-control="restart overlayd"]');
     await page.waitForSelector(leaf('session.connected'));
     await page.waitForSelector(
-      `g.edge.last[data-edge="${ID}.session.connecting::socket.connected::1"]`,
+      `g.edge.last[data-edge="${ID}.session.connecting::socket.connected::0"]`,
     );
 
     expect(await timeline(page)).toEqual([
@@ -178,8 +178,12 @@ describe('visualizer page (Chromium)', () => {
       'idle -> session.connecting (connect)',
       'session.connecting -> session.connected (socket.connected)',
       'session.connected -> session.awaitingResponse (request.enqueue)',
+      // The responses settle the window, then the always transition returns to connected.
+      'session.awaitingResponse -> session.awaitingResponse (socket.responses)',
       'session.awaitingResponse -> session.connected (socket.responses)',
-      'session.connected -> backoff (socket.closed)',
+      // A live connection dropped: the transient `dropped` decides to reconnect.
+      'session.connected -> dropped (socket.closed)',
+      'dropped -> backoff (socket.closed)',
       `backoff -> session.connecting (xstate.after.backoffDelay.${ID}.backoff)`,
       'session.connecting -> session.connected (socket.connected)',
     ]);

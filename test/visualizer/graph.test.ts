@@ -97,7 +97,7 @@ describe('machineGraph(connectionMachine)', () => {
 
   it('has a node for every state of the definition, with its nesting', () => {
     const expected = configStatePaths(config);
-    expect(expected).toHaveLength(9);
+    expect(expected).toHaveLength(10);
     expect(graph.nodes.map((node) => node.path.join('.')).sort()).toEqual(expected.sort());
 
     const session = byPath.get('session');
@@ -128,7 +128,7 @@ describe('machineGraph(connectionMachine)', () => {
 
   it('has an edge for every transition of the definition, with its event and guard', () => {
     const expected = configTransitions(config);
-    expect(expected).toHaveLength(40);
+    expect(expected).toHaveLength(31);
     expect(graph.edges).toHaveLength(expected.length);
 
     const key = (t: {
@@ -163,25 +163,33 @@ describe('machineGraph(connectionMachine)', () => {
     expect(find('session.connecting', 'socket.closed', 'hasAttemptsLeft')).toMatchObject({
       kind: 'event',
       targets: ['overlaydConnection.backoff'],
-      actions: ['recordError'],
+      actions: ['recordError', 'planRetry'],
       label: 'socket.closed [hasAttemptsLeft]',
     });
-    expect(find('session.connecting', 'socket.connected', 'hasQueued')).toMatchObject({
+    expect(find('session.connecting', 'socket.connected', null)).toMatchObject({
+      targets: ['overlaydConnection.session.connected'],
+      actions: ['markConnected'],
+    });
+    expect(find('session.connected', 'always', 'hasQueued')).toMatchObject({
+      kind: 'always',
       targets: ['overlaydConnection.session.awaitingResponse'],
-      actions: ['markConnected', 'announceConnected', 'fillWindow'],
+      actions: ['fillWindow'],
     });
     expect(find('session.awaitingResponse', 'socket.responses', null)).toMatchObject({
       targets: [],
-      actions: ['settleResponses', 'fillWindow'],
+      actions: ['settleResponses'],
       label: 'socket.responses',
     });
-    expect(find('session.awaitingResponse', 'socket.responses', 'answersEverything')).toMatchObject(
-      {
-        targets: ['overlaydConnection.session.connected'],
-        actions: ['settleResponses'],
-        label: 'socket.responses [answersEverything]',
-      },
-    );
+    expect(find('session.awaitingResponse', 'always', 'nothingInFlight')).toMatchObject({
+      kind: 'always',
+      targets: ['overlaydConnection.session.connected'],
+      actions: [],
+    });
+    expect(find('dropped', 'always', 'canAutoReconnect')).toMatchObject({
+      kind: 'always',
+      targets: ['overlaydConnection.backoff'],
+      actions: ['startReconnectCycle', 'planRetry'],
+    });
     expect(find('session.connected', 'request.enqueue', null)).toMatchObject({
       targets: ['overlaydConnection.session.awaitingResponse'],
       actions: ['takeRequests'],
@@ -199,11 +207,14 @@ describe('machineGraph(connectionMachine)', () => {
       targets: ['overlaydConnection.closed'],
     });
     expect(find('failed', 'request.enqueue', null).actions).toEqual(['refuseRequests']);
-    expect(find('session', 'socket.closed', null).actions).toEqual([
-      'failInFlight',
-      'recordError',
-      'failQueued',
-    ]);
+    expect(find('session', 'socket.closed', null)).toMatchObject({
+      targets: ['overlaydConnection.dropped'],
+      actions: ['failInFlight', 'recordError'],
+    });
+    expect(find('dropped', 'always', null)).toMatchObject({
+      targets: ['overlaydConnection.failed'],
+      actions: ['failQueued'],
+    });
   });
 
   it('is plain JSON', () => {
@@ -229,7 +240,7 @@ describe('machineGraph(connectionMachine)', () => {
     const ids = new Set(graph.edges.map((edge) => edge.id));
     expect(taken).toEqual([
       'overlaydConnection.idle::connect::0',
-      'overlaydConnection.session.connecting::socket.connected::1',
+      'overlaydConnection.session.connecting::socket.connected::0',
       'overlaydConnection.session.connected::request.enqueue::0',
     ]);
     for (const id of taken) expect(ids.has(id as string)).toBe(true);

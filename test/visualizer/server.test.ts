@@ -93,7 +93,7 @@ describe('visualizer server', () => {
     const graph = await get(viz, withToken('/graph.json'), { host: own() });
     expect(graph.status).toBe(200);
     const layout = JSON.parse(graph.body) as { graph: { nodes: unknown[] }; nodes: unknown[] };
-    expect(layout.graph.nodes).toHaveLength(9);
+    expect(layout.graph.nodes).toHaveLength(10);
 
     expect((await get(viz, withToken('/app.css'), { host: `localhost:${viz.port}` })).status).toBe(
       200,
