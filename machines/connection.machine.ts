@@ -48,6 +48,7 @@ import {
   reconnectAttempts,
 } from './backoff.js';
 import type {
+  Answer,
   ConnectionContext,
   ConnectionEmitted,
   ConnectionEvent,
@@ -127,11 +128,20 @@ function failuresOf(
   return requests.map((request) => ({ type: 'request.failed', token: request.token, ...failure }));
 }
 
-/** What an action given `enqueueActions`' enqueue may do: change the context, emit, run. */
+/**
+ * The actions a window step is carried out with, enqueued by name: a named
+ * action is resolved from the machine's table, where `enqueue.assign` and
+ * `enqueue.emit` would build a new action object on every request.
+ */
+type StepAction =
+  | { type: 'commitStep'; params: Partial<ConnectionContext> }
+  | { type: 'tellAnswers'; params: Answer[] }
+  | { type: 'writeTaken'; params: readonly RequestRef[] };
+
+/** What an action given `enqueueActions`' enqueue may do here. */
 interface Enqueue {
-  assign(changes: Partial<ConnectionContext>): void;
   emit(event: Emitted): void;
-  (action: (args: { self: AnyActorRef }) => void): void;
+  (action: StepAction): void;
 }
 
 /**
@@ -140,7 +150,10 @@ interface Enqueue {
  * answers go out in one event, the context takes the new window and counts,
  * and what the window took is written, in one write.
  */
-function apply(context: ConnectionContext, step: WindowStep, enqueue: Enqueue): void {
+function apply(context: ConnectionContext, step: WindowStep, enqueuer: object): void {
+  // The enqueuer takes every action the machine names; its type, made inside
+  // `setup`, cannot know them yet.
+  const enqueue = enqueuer as Enqueue;
   let { late, unknown } = context.stats;
   if (step.strays.length > 0) {
     const expected = context.inFlight[0]?.id;
@@ -157,21 +170,23 @@ function apply(context: ConnectionContext, step: WindowStep, enqueue: Enqueue): 
   for (const failed of failuresOf(step.refused, { kind: 'queueFull', delivery: 'not-sent' })) {
     enqueue.emit(failed);
   }
-  if (step.answers.length > 0) enqueue.emit({ type: 'requests.answered', answers: step.answers });
-  enqueue.assign({
-    queue: step.queue,
-    inFlight: step.inFlight,
-    lateIds: step.lateIds,
-    stats: {
-      ...context.stats,
-      sent: context.stats.sent + step.write.length,
-      answered: context.stats.answered + step.answers.length,
-      late,
-      unknown,
+  if (step.answers.length > 0) enqueue({ type: 'tellAnswers', params: step.answers });
+  enqueue({
+    type: 'commitStep',
+    params: {
+      queue: step.queue,
+      inFlight: step.inFlight,
+      lateIds: step.lateIds,
+      stats: {
+        ...context.stats,
+        sent: context.stats.sent + step.write.length,
+        answered: context.stats.answered + step.answers.length,
+        late,
+        unknown,
+      },
     },
   });
-  const { write } = step;
-  if (write.length > 0) enqueue(({ self }) => writeTo(self, write));
+  if (step.write.length > 0) enqueue({ type: 'writeTaken', params: step.write });
 }
 
 /** The request in flight an event gives up on, and how it fails (it was sent). */
@@ -259,6 +274,12 @@ export const connectionMachine = setup({
     },
   },
   actions: {
+    /** A window step's new context (see `apply`). */
+    commitStep: assign((_, changes: Partial<ConnectionContext>) => changes),
+    /** A window step's answers, in one event (see `apply`). */
+    tellAnswers: emit((_, answers: Answer[]) => ({ type: 'requests.answered' as const, answers })),
+    /** What a window step took from the queue, written in one write (see `writeTo`). */
+    writeTaken: ({ self }, requests: readonly RequestRef[]) => writeTo(self, requests),
     /** Begin a connect cycle with the attempt budget the host asked for. */
     startCycle: assign(({ context, event }) => ({
       attempt: 0,
