@@ -1,5 +1,8 @@
-/** Waiting on an OverlayManager in tests: for its next notice of a kind, or for a state. */
-import type { ManagerEvent, ManagerState, OverlayManager } from '../../src/index.js';
+/**
+ * Waiting on an OverlayManager in tests: for its next notice of a kind, or for
+ * a state (of the manager, or of an OverlaydClient).
+ */
+import type { ManagerEvent, OverlayManager } from '../../src/index.js';
 
 /** The manager's next event of `kind` (from the moment of the call). */
 export function next<K extends ManagerEvent['event']>(
@@ -15,15 +18,18 @@ export function next<K extends ManagerEvent['event']>(
   });
 }
 
-/** Resolves once `predicate` holds for the manager's state (checked on every transition). */
-export function untilState(
-  m: OverlayManager,
-  predicate: (state: ManagerState) => boolean,
-): Promise<void> {
+/** What has a `state` and a chart to watch: an OverlayManager or an OverlaydClient. */
+interface Charted<S> {
+  readonly state: S;
+  readonly actor: { subscribe(observer: () => void): { unsubscribe(): void } };
+}
+
+/** Resolves once `predicate` holds for the state of `m` (checked on every transition). */
+export function untilState<S>(m: Charted<S>, predicate: (state: S) => boolean): Promise<void> {
   return new Promise((resolve) => {
     if (predicate(m.state)) return resolve();
-    const subscription = m.actor.subscribe((snapshot) => {
-      if (!predicate(snapshot.value as ManagerState)) return;
+    const subscription = m.actor.subscribe(() => {
+      if (!predicate(m.state)) return;
       subscription.unsubscribe();
       resolve();
     });
