@@ -1,6 +1,7 @@
 /**
  * Waiting on an OverlayManager in tests: for its next notice of a kind, or for
- * a state (of the manager, or of an OverlaydClient).
+ * a state (of the manager, or of an OverlaydClient), or for anything a chart's
+ * transitions change (an OverlaydClient's stats, say).
  */
 import type { ManagerEvent, OverlayManager } from '../../src/index.js';
 
@@ -18,20 +19,27 @@ export function next<K extends ManagerEvent['event']>(
   });
 }
 
-/** What has a `state` and a chart to watch: an OverlayManager or an OverlaydClient. */
-interface Charted<S> {
-  readonly state: S;
-  readonly actor: { subscribe(observer: () => void): { unsubscribe(): void } };
+/** A running chart to watch: an actor, or what has one. */
+interface Watched {
+  subscribe(observer: () => void): { unsubscribe(): void };
 }
 
-/** Resolves once `predicate` holds for the state of `m` (checked on every transition). */
-export function untilState<S>(m: Charted<S>, predicate: (state: S) => boolean): Promise<void> {
+/** Resolves once `holds()` is true: checked at once and on every transition of `actor`. */
+export function untilHolds(actor: Watched, holds: () => boolean): Promise<void> {
   return new Promise((resolve) => {
-    if (predicate(m.state)) return resolve();
-    const subscription = m.actor.subscribe(() => {
-      if (!predicate(m.state)) return;
+    if (holds()) return resolve();
+    const subscription = actor.subscribe(() => {
+      if (!holds()) return;
       subscription.unsubscribe();
       resolve();
     });
   });
+}
+
+/** Resolves once `predicate` holds for the state of `m`, an OverlayManager or an OverlaydClient. */
+export function untilState<S>(
+  m: { readonly state: S; readonly actor: Watched },
+  predicate: (state: S) => boolean,
+): Promise<void> {
+  return untilHolds(m.actor, () => predicate(m.state));
 }
