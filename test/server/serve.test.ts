@@ -77,10 +77,25 @@ async function client(path: string): Promise<RawClient> {
     socket.once('error', reject);
   });
   const bodies: string[] = [];
-  const decoder = new FrameDecoder((b) => bodies.push(Buffer.from(b).toString('utf8')));
+  // Woken on each body and on the close: a wait for responses needs no polling.
+  const wakes: Array<() => void> = [];
+  const wake = () => {
+    for (const w of wakes.splice(0)) w();
+  };
+  const decoder = new FrameDecoder((b) => {
+    bodies.push(Buffer.from(b).toString('utf8'));
+    wake();
+  });
   socket.on('data', (c: Buffer) => decoder.push(c));
   socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  let ended = false;
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      ended = true;
+      wake();
+      resolve();
+    }),
+  );
   return {
     socket,
     bodies,
@@ -88,7 +103,10 @@ async function client(path: string): Promise<RawClient> {
     send: (body) => socket.write(encodeLengthPrefixed(Buffer.from(body, 'utf8'))),
     write: (bytes) => socket.write(bytes),
     response: async (n) => {
-      await vi.waitFor(() => expect(bodies.length).toBeGreaterThanOrEqual(n));
+      while (bodies.length < n) {
+        if (ended) throw new Error(`the connection closed after ${bodies.length} of ${n} bodies`);
+        await new Promise<void>((resolve) => wakes.push(resolve));
+      }
       return bodies.slice(0, n);
     },
   };
