@@ -7,7 +7,7 @@
  * and built once per commit (`tsc`, about 10 s).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,8 +43,15 @@ export async function loadBaselineBuild(): Promise<BaselineBuild> {
   const entry = join(dir, 'dist', 'src', 'client', 'client.js');
   // Written once tsc succeeded: a failed build is built again, never loaded.
   const built = join(dir, 'built');
+  mkdirSync(dir, { recursive: true });
+  // The build is shared by every checkout on the machine; its node_modules link may name one that
+  // has since been removed (a git worktree), so a link that no longer resolves is made again.
+  const modules = join(dir, 'node_modules');
+  if (!existsSync(modules)) {
+    rmSync(modules, { force: true });
+    symlinkSync(join(ROOT, 'node_modules'), modules, 'dir');
+  }
   if (!existsSync(built)) {
-    mkdirSync(dir, { recursive: true });
     const archive = git(
       'archive',
       '--format=tar',
@@ -66,9 +73,6 @@ export async function loadBaselineBuild(): Promise<BaselineBuild> {
     );
     // The sources are ES modules (the repository's package.json says so).
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
-    if (!existsSync(join(dir, 'node_modules'))) {
-      symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-    }
     execFileSync(
       process.execPath,
       [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],

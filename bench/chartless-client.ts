@@ -2,12 +2,12 @@
  * OverlaydClient's per-request work without the statechart: the same ids,
  * validating codec (`encodeFrame`, `decodeFrame`), framing
  * (`FramedConnection`), a deadline timer per request, and one request in
- * flight with the rest in a FIFO queue, as DESIGN.md has it; the request flow
+ * flight with the rest in a FIFO queue, as the Rust client has it; the request flow
  * is plain fields instead of XState events. No reconnect or cancellation; a
  * response with another id is skipped.
  *
  * Not a product: it is the row that says what the chart costs, by leaving
- * it out and keeping everything else, for the decision issue 7 is waiting on.
+ * it out and keeping everything else.
  */
 import type { Socket } from 'node:net';
 import { IdAllocator } from '../src/client/ids.js';

@@ -1,7 +1,7 @@
 /**
  * The reconnect schedule, as pure functions of the attempt count.
  *
- * Seed-exact by default: the first sleep is 100 ms, each later one doubles,
+ * The Rust client's by default: the first sleep is 100 ms, each later one doubles,
  * capped at 1 s (100, 200, 400, 800, 1000, 1000, …), and there is no sleep
  * after the final attempt (the machine's guards see to that).
  */
@@ -31,6 +31,24 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
 /** Attempts made by `connect`, `connectWithBackoff`, and each reconnect cycle by default. */
 export const SINGLE_ATTEMPT = 1;
 export const BACKOFF_ATTEMPTS = 20;
+
+/**
+ * Whether a connection that dropped is dialled again, and with how many
+ * attempts: `true` for the default budget, `false` (or a number below 1)
+ * for never, `{ attempts }` or a number for that many.
+ */
+export type ReconnectOption = boolean | number | { attempts: number };
+
+/** The attempt budget of a reconnect cycle; 0 means a drop is not reconnected. */
+export function reconnectAttempts(
+  option: ReconnectOption | undefined,
+  whenOn: number = BACKOFF_ATTEMPTS,
+): number {
+  if (option === undefined || option === true) return clampAttempts(whenOn);
+  if (option === false) return 0;
+  const attempts = typeof option === 'number' ? option : option.attempts;
+  return typeof option === 'number' && !(attempts >= 1) ? 0 : clampAttempts(attempts);
+}
 
 /** `maxAttempts` 0 (or anything below 1, or not an integer) means one attempt. */
 export function clampAttempts(maxAttempts: number): number {

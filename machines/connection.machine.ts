@@ -4,15 +4,17 @@
  * ```
  * idle ──connect──▶ session.connecting
  * session (invokes the socket actor; connecting/connected/awaitingResponse share it)
- *   connecting ──socket.connected──▶ connected | awaitingResponse (queue not empty: the window is written)
- *   connected ──request.enqueue (a batch)──▶ awaitingResponse (as many as the window takes, written at once)
- *   awaitingResponse ──request.enqueue──▶ awaitingResponse (written while the window has room, else queued)
- *                    ──socket.responses answering every request in flight, none queued──▶ connected
- *                    ──socket.responses (otherwise)──▶ awaitingResponse (the window refilled)
- *                    ──request.cancel / undecodable / unreadable / request frame──▶ connected | awaitingResponse
- *                    ──request.cancel of one in flight while stuck──▶ backoff | failed
- *   connecting ──socket.closed──▶ backoff [hasAttemptsLeft] | failed (no sleep after the final attempt)
- * session ──socket.closed (a live connection dropped)──▶ backoff [canAutoReconnect] | failed
+ *   connecting ──socket.connected──▶ connected
+ *              ──socket.closed──▶ backoff [hasAttemptsLeft] | failed (no sleep after the final attempt)
+ *   connected ──(requests wait)──▶ awaitingResponse (the window writes them)
+ *             ──request.enqueue──▶ awaitingResponse (the window writes what it takes)
+ *   awaitingResponse: each event is one step of the request window (arrivals,
+ *     responses, a request given up, a frame that fails the oldest); the step
+ *     answers, skips, refuses and writes
+ *                    ──(nothing in flight)──▶ connected
+ *                    ──request.cancel of one in flight while stuck──▶ dropped
+ * session ──socket.closed (a live connection dropped)──▶ dropped
+ * dropped ──▶ backoff [canAutoReconnect] | failed
  * backoff ──after backoffDelay──▶ session.connecting
  * failed ──connect, or a request with auto-reconnect on──▶ session.connecting
  * any ──close──▶ closed (final)
@@ -23,7 +25,8 @@
  * `maxInFlight`). Requests wait in `queue` until the window has room, and go
  * out in FIFO order. Events carry batches where work arrives together: the
  * requests made in one tick, the responses decoded from one socket read; the
- * requests one step writes go out in one write.
+ * requests one step writes go out in one write. What a step does to the
+ * window is decided in one place, `request-window.ts`; the chart says when.
  *
  * The machine knows nothing of `net`: the socket actor is provided by the
  * host (`machine.provide({ actors: { socket } })`), and outcomes leave the
@@ -36,7 +39,14 @@
  * clear a scheduler entry on every request on top of the host's timer.
  */
 import { type AnyActorRef, and, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
-import { type BackoffOptions, backoffDelay, clampAttempts, DEFAULT_BACKOFF } from './backoff.js';
+import { errorCode } from '../src/diagnostics/error-code.js';
+import {
+  type BackoffOptions,
+  backoffDelay,
+  clampAttempts,
+  DEFAULT_BACKOFF,
+  reconnectAttempts,
+} from './backoff.js';
 import type {
   ConnectionContext,
   ConnectionEmitted,
@@ -48,16 +58,13 @@ import type {
   SocketEvent,
 } from './connection.types.js';
 import {
-  admit,
-  answersAll,
-  answersHead,
-  fill,
-  headAnswers,
-  inOrder,
+  arrive,
+  giveUp,
+  receive,
   refill,
-  remember,
-  settle,
-  without,
+  respond,
+  type WindowStep,
+  wait,
 } from './request-window.js';
 
 export { LATE_IDS_REMEMBERED } from './request-window.js';
@@ -75,7 +82,6 @@ export interface SocketActorInput {
 const STALL_MESSAGE = 'overlayd stopped inside a frame or stopped reading';
 
 export const DEFAULT_QUEUE_LIMIT = 1024;
-export const DEFAULT_RECONNECT_ATTEMPTS = 20;
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 
 /** Placeholder socket actor: the host must provide a real one. */
@@ -90,8 +96,7 @@ const unprovidedSocket = fromCallback<SocketCommand, SocketActorInput, SocketEve
 
 function summarize(error: unknown): ErrorSummary {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { code: typeof code === 'string' ? code : error.name, message: error.message };
+    return { code: errorCode(error) ?? error.name, message: error.message };
   }
   return { code: 'UNKNOWN', message: String(error) };
 }
@@ -110,14 +115,9 @@ function writeTo(self: AnyActorRef, requests: readonly RequestRef[]): void {
   socket.send({ type: 'write', requests } satisfies SocketCommand);
 }
 
-/** `writeTo` as an action, for `enqueueActions`. */
-const writeRequests =
-  (requests: readonly RequestRef[]) =>
-  ({ self }: { self: AnyActorRef }): void =>
-    writeTo(self, requests);
-
 type Event<T extends ConnectionEvent['type']> = Extract<ConnectionEvent, { type: T }>;
 type Failed = Extract<ConnectionEmitted, { type: 'request.failed' }>;
+type Emitted = ConnectionEmitted;
 
 /** One `request.failed` event for each of these requests, all failed alike. */
 function failuresOf(
@@ -127,35 +127,99 @@ function failuresOf(
   return requests.map((request) => ({ type: 'request.failed', token: request.token, ...failure }));
 }
 
-/** Which request in flight an event fails, and how (the `failOneInFlight` action). */
-function oneToFail(
-  context: ConnectionContext,
-  event: ConnectionEvent,
-): { request: RequestRef; failure: Pick<Failed, 'kind' | 'cause'> } {
+/** What an action given `enqueueActions`' enqueue may do: change the context, emit, run. */
+interface Enqueue {
+  assign(changes: Partial<ConnectionContext>): void;
+  emit(event: Emitted): void;
+  (action: (args: { self: AnyActorRef }) => void): void;
+}
+
+/**
+ * Carry out one step of the request window: skipped responses are told
+ * (naming the request that was expected), refused requests fail unsent, the
+ * answers go out in one event, the context takes the new window and counts,
+ * and what the window took is written, in one write.
+ */
+function apply(context: ConnectionContext, step: WindowStep, enqueue: Enqueue): void {
+  let { late, unknown } = context.stats;
+  if (step.strays.length > 0) {
+    const expected = context.inFlight[0]?.id;
+    for (const stray of step.strays) {
+      if (stray.reason === 'late') late++;
+      else unknown++;
+      enqueue.emit(
+        expected === undefined
+          ? { type: 'frame.skipped', reason: stray.reason, id: stray.id }
+          : { type: 'frame.skipped', reason: stray.reason, id: stray.id, expected },
+      );
+    }
+  }
+  for (const failed of failuresOf(step.refused, { kind: 'queueFull', delivery: 'not-sent' })) {
+    enqueue.emit(failed);
+  }
+  if (step.answers.length > 0) enqueue.emit({ type: 'requests.answered', answers: step.answers });
+  enqueue.assign({
+    queue: step.queue,
+    inFlight: step.inFlight,
+    lateIds: step.lateIds,
+    stats: {
+      ...context.stats,
+      sent: context.stats.sent + step.write.length,
+      answered: context.stats.answered + step.answers.length,
+      late,
+      unknown,
+    },
+  });
+  const { write } = step;
+  if (write.length > 0) enqueue(({ self }) => writeTo(self, write));
+}
+
+/** The request in flight an event gives up on, and how it fails (it was sent). */
+function givenUp(context: ConnectionContext, event: ConnectionEvent): Failed {
   const oldest = context.inFlight[0] as RequestRef;
+  const failed = (request: RequestRef, failure: Pick<Failed, 'kind' | 'cause'>): Failed => ({
+    type: 'request.failed',
+    token: request.token,
+    delivery: 'sent',
+    ...failure,
+  });
   switch (event.type) {
     case 'request.cancel':
-      return {
-        request: context.inFlight.find((r) => r.token === event.token) as RequestRef,
-        failure: { kind: event.reason },
-      };
+      return failed(context.inFlight.find((r) => r.token === event.token) as RequestRef, {
+        kind: event.reason,
+      });
     case 'socket.undecodable':
-      return {
-        request: context.inFlight.find((r) => r.id === event.id) as RequestRef,
-        failure: { kind: 'undecodable', cause: event.error },
-      };
+      return failed(context.inFlight.find((r) => r.id === event.id) as RequestRef, {
+        kind: 'undecodable',
+        cause: event.error,
+      });
     case 'socket.request':
-      return {
-        request: oldest,
-        failure: {
-          kind: 'protocol',
-          cause: new Error(`overlayd sent a request frame (id ${event.id}) to a client`),
-        },
-      };
+      return failed(oldest, {
+        kind: 'protocol',
+        cause: new Error(`overlayd sent a request frame (id ${event.id}) to a client`),
+      });
+    default:
+      return failed(oldest, {
+        kind: 'unreadable',
+        cause: (event as Event<'socket.unreadable'>).error,
+      });
+  }
+}
+
+/** How a skipped frame is reported, by the event that brought it. */
+function skipped(event: ConnectionEvent): Extract<Emitted, { type: 'frame.skipped' }> {
+  switch (event.type) {
+    case 'socket.request':
+      return { type: 'frame.skipped', reason: 'request', id: event.id };
+    case 'socket.undecodable':
+      return { type: 'frame.skipped', reason: 'undecodable', error: event.error, id: event.id };
+    case 'socket.unknownEvent':
+      return { type: 'frame.skipped', reason: 'event', error: event.error };
     default:
       return {
-        request: oldest,
-        failure: { kind: 'unreadable', cause: (event as Event<'socket.unreadable'>).error },
+        type: 'frame.skipped',
+        reason: 'unreadable',
+        error: (event as Event<'socket.unreadable'>).error,
       };
   }
 }
@@ -172,36 +236,14 @@ export const connectionMachine = setup({
     socket: unprovidedSocket,
   },
   delays: {
-    /** The sleep before the next attempt, from the attempts made so far in this cycle. */
-    backoffDelay: ({ context }) => backoffDelay(context.attempt, context.backoff),
+    /** The sleep `backoff` planned on entry (see `planRetry`). */
+    backoffDelay: ({ context }) => context.retryDelayMs ?? 0,
   },
   guards: {
     hasAttemptsLeft: ({ context }) => context.attempt < context.maxAttempts,
     hasQueued: ({ context }) => context.queue.length > 0,
+    nothingInFlight: ({ context }) => context.inFlight.length === 0,
     canAutoReconnect: ({ context }) => context.reconnectAttempts > 0,
-    /** The arriving requests all fit in the window, and none waits before them. */
-    fitsWindow: ({ context, event }) =>
-      context.queue.length === 0 &&
-      (event as Event<'request.enqueue'>).requests.length <=
-        context.maxInFlight - context.inFlight.length,
-    /** The batch answers the window exactly, in order, and nothing waits (the usual case). */
-    answersWindowInOrder: ({ context, event }) =>
-      context.queue.length === 0 &&
-      inOrder(context.inFlight, (event as Event<'socket.responses'>).responses),
-    /** The batch answers the oldest requests in flight, in order (the usual case under load). */
-    answersHeadInOrder: ({ context, event }) =>
-      answersHead(context.inFlight, (event as Event<'socket.responses'>).responses),
-    /** The window is full and the arriving requests all fit in the queue (the usual case under load). */
-    waitsForWindow: ({ context, event }) =>
-      context.inFlight.length >= context.maxInFlight &&
-      (event as Event<'request.enqueue'>).requests.length <=
-        context.queueLimit - context.queue.length,
-    /** The batch answers every request in flight and nothing waits: the connection goes quiet. */
-    answersEverything: ({ context, event }) =>
-      context.queue.length === 0 &&
-      answersAll(context.inFlight, (event as Event<'socket.responses'>).responses),
-    /** The one request outstanding is the last: once it leaves, nothing is in flight or queued. */
-    isLastOutstanding: ({ context }) => context.inFlight.length === 1 && context.queue.length === 0,
     isInFlightUndecodable: ({ context, event }) => {
       const id = (event as Event<'socket.undecodable'>).id;
       return context.inFlight.some((r) => r.id === id);
@@ -230,193 +272,86 @@ export const connectionMachine = setup({
       attempt: 0,
       maxAttempts: context.reconnectAttempts,
     })),
-    countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, stuck: false }),
+    countAttempt: assign({
+      attempt: ({ context }) => context.attempt + 1,
+      stuck: false,
+      retryDelayMs: null,
+    }),
+    /**
+     * How long this backoff sleeps, decided once on entry (jitter included),
+     * so the `after` timer and whoever watches the context read the same figure.
+     */
+    planRetry: assign({
+      retryDelayMs: ({ context }) => backoffDelay(context.attempt, context.backoff),
+    }),
     trackStuck: assign({ stuck: ({ event }) => (event as Event<'socket.stuck'>).stuck }),
-    markConnected: assign(({ context }) => ({
-      attempt: 0,
-      lastError: null,
-      // Responses from an earlier connection cannot arrive on this one.
-      lateIds: [],
-      stats: { ...context.stats, connections: context.stats.connections + 1 },
-    })),
-    announceConnected: emit(({ context }) => ({
-      type: 'connected' as const,
-      reconnect: context.stats.connections > 1,
-    })),
+    markConnected: enqueueActions(({ context, enqueue }) => {
+      const connections = context.stats.connections + 1;
+      enqueue.assign({
+        attempt: 0,
+        lastError: null,
+        // Responses from an earlier connection cannot arrive on this one.
+        lateIds: [],
+        stats: { ...context.stats, connections },
+      });
+      enqueue.emit({ type: 'connected', reconnect: connections > 1 });
+    }),
     recordError: assign({
       lastError: ({ event }) => summarize((event as Event<'socket.closed'>).error),
     }),
     /** No connection to write to: the arriving requests wait in the queue, while it has room. */
-    enqueueRequests: enqueueActions(({ context, event, enqueue }) => {
-      const { requests } = event as Event<'request.enqueue'>;
-      const { queue, refused } = admit(
-        context.queue,
-        requests,
-        context.queueLimit - context.queue.length,
-      );
-      for (const failed of failuresOf(refused, { kind: 'queueFull', delivery: 'not-sent' })) {
-        enqueue.emit(failed);
-      }
-      enqueue.assign({ queue });
-    }),
+    enqueueRequests: enqueueActions(({ context, event, enqueue }) =>
+      apply(context, wait(context, (event as Event<'request.enqueue'>).requests), enqueue),
+    ),
     refuseRequests: enqueueActions(({ event, enqueue }, params: { kind: Failed['kind'] }) => {
       const { requests } = event as Event<'request.enqueue'>;
       for (const failed of failuresOf(requests, { kind: params.kind, delivery: 'not-sent' })) {
         enqueue.emit(failed);
       }
     }),
-    /**
-     * Connected: the arriving requests join the queue (which may hold
-     * `queueLimit` beyond what the window takes at once), and the window
-     * takes the oldest, written in one write.
-     */
-    takeRequests: enqueueActions(({ context, event, enqueue }) => {
-      const { requests } = event as Event<'request.enqueue'>;
-      const windowRoom = context.maxInFlight - context.inFlight.length;
-      const admitted = admit(
-        context.queue,
-        requests,
-        context.queueLimit + windowRoom - context.queue.length,
-      );
-      for (const failed of failuresOf(admitted.refused, {
-        kind: 'queueFull',
-        delivery: 'not-sent',
-      })) {
-        enqueue.emit(failed);
-      }
-      const window = fill(admitted.queue, context.inFlight, context.maxInFlight);
-      if (window.taken.length === 0) {
-        enqueue.assign({ queue: admitted.queue });
-        return;
-      }
-      enqueue.assign({
-        queue: window.queue,
-        inFlight: window.inFlight,
-        stats: { ...context.stats, sent: context.stats.sent + window.taken.length },
-      });
-      enqueue(writeRequests(window.taken));
-    }),
-    /** The arriving requests all go into the window (they fit: `fitsWindow`). */
-    dispatchArrivals: assign(({ context, event }) => {
-      const { requests } = event as Event<'request.enqueue'>;
-      return {
-        inFlight: context.inFlight.length === 0 ? requests : context.inFlight.concat(requests),
-        stats: { ...context.stats, sent: context.stats.sent + requests.length },
-      };
-    }),
-    /** Write the arriving requests, in one write (see `writeRequests`). */
-    writeArrivals: ({ event, self }) => writeTo(self, (event as Event<'request.enqueue'>).requests),
-    /** The window is full: the arriving requests wait in the queue (they fit: `waitsForWindow`). */
-    queueArrivals: assign(({ context, event }) => {
-      const { requests } = event as Event<'request.enqueue'>;
-      return { queue: context.queue.length === 0 ? requests : context.queue.concat(requests) };
-    }),
-    /** The batch answered the oldest in flight, in order (`answersHeadInOrder`): one event for it. */
-    answerHead: emit(({ context, event }) => ({
-      type: 'requests.answered' as const,
-      answers: headAnswers(context.inFlight, (event as Event<'socket.responses'>).responses),
-    })),
-    /**
-     * Write what the window takes from the queue once the answered head has
-     * left (`advanceWindow` computes the same window from the same context:
-     * it runs after this action, so the context is the one before the step).
-     */
-    writeRefill: ({ context, event, self }) => {
-      const answered = (event as Event<'socket.responses'>).responses.length;
-      const { taken } = refill(context.queue, context.inFlight, answered, context.maxInFlight);
-      if (taken.length > 0) writeTo(self, taken);
-    },
-    /** The answered head leaves the window, and the window takes the oldest queued requests. */
-    advanceWindow: assign(({ context, event }) => {
-      const answered = (event as Event<'socket.responses'>).responses.length;
-      const window = refill(context.queue, context.inFlight, answered, context.maxInFlight);
-      return {
-        queue: window.queue,
-        inFlight: window.inFlight,
-        stats: {
-          ...context.stats,
-          answered: context.stats.answered + answered,
-          sent: context.stats.sent + window.taken.length,
-        },
-      };
-    }),
-    /** Nothing is in flight any more. */
-    emptyWindow: assign(({ context }) => ({
-      inFlight: [],
-      stats: { ...context.stats, answered: context.stats.answered + context.inFlight.length },
-    })),
+    /** Connected: the arriving requests join the queue, and the window takes what it can. */
+    takeRequests: enqueueActions(({ context, event, enqueue }) =>
+      apply(context, arrive(context, (event as Event<'request.enqueue'>).requests), enqueue),
+    ),
+    /** One socket read's responses answer what they name; the window refills. */
+    settleResponses: enqueueActions(({ context, event, enqueue }) =>
+      apply(context, respond(context, (event as Event<'socket.responses'>).responses), enqueue),
+    ),
+    /** Responses with nothing in flight: each is skipped, as late or unknown. */
+    skipResponses: enqueueActions(({ context, event, enqueue }) =>
+      apply(context, receive(context, (event as Event<'socket.responses'>).responses), enqueue),
+    ),
     /** The window has room: it takes the oldest queued requests, written in one write. */
-    fillWindow: enqueueActions(({ context, enqueue }) => {
-      const window = fill(context.queue, context.inFlight, context.maxInFlight);
-      if (window.taken.length === 0) return;
-      enqueue.assign({
-        queue: window.queue,
-        inFlight: window.inFlight,
-        stats: { ...context.stats, sent: context.stats.sent + window.taken.length },
-      });
-      enqueue(writeRequests(window.taken));
-    }),
+    fillWindow: enqueueActions(({ context, enqueue }) => apply(context, refill(context), enqueue)),
     /**
-     * One socket read's responses: answer the requests they name (one
-     * emitted event for the batch), and skip and count the rest.
-     */
-    settleResponses: enqueueActions(({ context, event, enqueue }) => {
-      const { responses } = event as Event<'socket.responses'>;
-      const settled = settle(context.inFlight, context.lateIds, responses);
-      const expected = context.inFlight[0]?.id;
-      let { late, unknown } = context.stats;
-      for (const stray of settled.strays) {
-        if (stray.reason === 'late') late++;
-        else unknown++;
-        enqueue.emit(
-          expected === undefined
-            ? { type: 'frame.skipped', reason: stray.reason, id: stray.id }
-            : { type: 'frame.skipped', reason: stray.reason, id: stray.id, expected },
-        );
-      }
-      if (settled.answers.length > 0) {
-        enqueue.emit({ type: 'requests.answered', answers: settled.answers });
-      }
-      enqueue.assign({
-        inFlight: settled.inFlight,
-        lateIds: settled.lateIds,
-        stats: {
-          ...context.stats,
-          answered: context.stats.answered + settled.answers.length,
-          late,
-          unknown,
-        },
-      });
-    }),
-    /**
-     * One request in flight fails as sent, and leaves the window: given up by
-     * the host, its response undecodable, or the oldest when a frame naming no
-     * id arrives (as the Rust client fails the request that was waiting). Its
-     * real answer, if it comes, is late.
+     * One request in flight fails as sent and leaves the window, which
+     * refills: given up by the host, its response undecodable, or the oldest
+     * when a frame naming no id arrives (as the Rust client fails the request
+     * that was waiting). Its real answer, if it comes, is late.
      */
     failOneInFlight: enqueueActions(({ context, event, enqueue }) => {
-      const { request, failure } = oneToFail(context, event);
-      enqueue.emit({ type: 'request.failed', token: request.token, delivery: 'sent', ...failure });
-      enqueue.assign({
-        inFlight: without(context.inFlight, request.token),
-        lateIds: remember(context.lateIds, [request.id]),
-      });
+      const failed = givenUp(context, event);
+      enqueue.emit(failed);
+      apply(context, giveUp(context, failed.token), enqueue);
     }),
     /**
-     * A stuck connection is dropped: the rest of the window fails as sent
-     * (it was written; it may run), and nothing is in flight on the next one.
+     * A request in flight is given up while the connection is stuck: nothing
+     * written to it now could be answered, so it is dropped. The given-up
+     * request fails with its reason, the rest of the window as closed; all
+     * were written, and may run.
      */
-    recordStall: enqueueActions(({ context, enqueue }) => {
+    dropStuckConnection: enqueueActions(({ context, event, enqueue }) => {
+      const failed = givenUp(context, event);
       const cause = new Error(`connection dropped: ${STALL_MESSAGE}`);
-      for (const failed of failuresOf(context.inFlight, {
-        kind: 'closed',
-        delivery: 'sent',
-        cause,
-      })) {
-        enqueue.emit(failed);
+      const step = giveUp(context, failed.token);
+      enqueue.emit(failed);
+      const rest = context.inFlight.filter((r) => r.token !== failed.token);
+      for (const closed of failuresOf(rest, { kind: 'closed', delivery: 'sent', cause })) {
+        enqueue.emit(closed);
       }
       enqueue.assign({
         inFlight: [],
+        lateIds: step.lateIds,
         lastError: { code: 'OVERLAYD_IO', message: cause.message },
       });
     }),
@@ -484,36 +419,14 @@ export const connectionMachine = setup({
       attempts: context.attempt,
       cause: (event as Event<'socket.closed'>).error,
     })),
-    deliverEvent: emit(({ event }) => ({
-      type: 'overlayd.event' as const,
-      event: (event as Event<'socket.event'>).event,
-    })),
-    countEvent: assign({
-      stats: ({ context }) => ({ ...context.stats, events: context.stats.events + 1 }),
+    deliverEvent: enqueueActions(({ context, event, enqueue }) => {
+      enqueue.emit({ type: 'overlayd.event', event: (event as Event<'socket.event'>).event });
+      enqueue.assign({ stats: { ...context.stats, events: context.stats.events + 1 } });
     }),
-    reportDropped: emit(({ event }) => {
-      switch (event.type) {
-        case 'socket.request':
-          return { type: 'frame.skipped' as const, reason: 'request' as const, id: event.id };
-        case 'socket.undecodable':
-          return {
-            type: 'frame.skipped' as const,
-            reason: 'undecodable' as const,
-            error: event.error,
-            id: event.id,
-          };
-        case 'socket.unknownEvent':
-          return { type: 'frame.skipped' as const, reason: 'event' as const, error: event.error };
-        default:
-          return {
-            type: 'frame.skipped' as const,
-            reason: 'unreadable' as const,
-            error: (event as Event<'socket.unreadable'>).error,
-          };
-      }
-    }),
-    countDropped: assign({
-      stats: ({ context }) => ({ ...context.stats, dropped: context.stats.dropped + 1 }),
+    /** A frame that fails no request is reported and counted, and otherwise ignored. */
+    skipFrame: enqueueActions(({ context, event, enqueue }) => {
+      enqueue.emit(skipped(event));
+      enqueue.assign({ stats: { ...context.stats, dropped: context.stats.dropped + 1 } });
     }),
     /** On close: every request still held fails; those in flight may have run. */
     failEverything: enqueueActions(({ context, enqueue }) => {
@@ -532,13 +445,11 @@ export const connectionMachine = setup({
     endpoint: input.endpoint,
     attempt: 0,
     maxAttempts: 0,
-    reconnectAttempts: Math.max(
-      0,
-      Math.floor(input.reconnectAttempts ?? DEFAULT_RECONNECT_ATTEMPTS),
-    ),
+    reconnectAttempts: reconnectAttempts(input.reconnectAttempts),
     queueLimit: Math.max(0, Math.floor(input.queueLimit ?? DEFAULT_QUEUE_LIMIT)),
     maxInFlight: Math.max(1, Math.floor(input.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)),
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff } satisfies BackoffOptions,
+    retryDelayMs: null,
     queue: [],
     inFlight: [],
     lateIds: [],
@@ -574,31 +485,16 @@ export const connectionMachine = setup({
         }),
       },
       on: {
-        // A connection that was up dropped: the requests in flight fail as
-        // sent; queued ones wait for the reconnect, or fail when it is off.
-        'socket.closed': [
-          {
-            guard: 'canAutoReconnect',
-            target: 'backoff',
-            actions: ['failInFlight', 'recordError', 'startReconnectCycle'],
-          },
-          {
-            target: 'failed',
-            actions: [
-              'failInFlight',
-              'recordError',
-              { type: 'failQueued', params: { kind: 'closed' } },
-            ],
-          },
-        ],
+        // A connection that was up dropped: the requests in flight fail as sent.
+        'socket.closed': { target: 'dropped', actions: ['failInFlight', 'recordError'] },
         // Nothing in flight: every response is a stray (late or unknown).
-        'socket.responses': { actions: 'settleResponses' },
-        'socket.event': { actions: ['deliverEvent', 'countEvent'] },
-        'socket.undecodable': { actions: ['reportDropped', 'countDropped'] },
-        'socket.unreadable': { actions: ['reportDropped', 'countDropped'] },
+        'socket.responses': { actions: 'skipResponses' },
+        'socket.event': { actions: 'deliverEvent' },
+        'socket.undecodable': { actions: 'skipFrame' },
+        'socket.unreadable': { actions: 'skipFrame' },
         // A newer overlayd's event: skipped, never failing a request (the Rust client would).
-        'socket.unknownEvent': { actions: ['reportDropped', 'countDropped'] },
-        'socket.request': { actions: ['reportDropped', 'countDropped'] },
+        'socket.unknownEvent': { actions: 'skipFrame' },
+        'socket.request': { actions: 'skipFrame' },
         'socket.stuck': { actions: 'trackStuck' },
       },
       states: {
@@ -620,107 +516,49 @@ export const connectionMachine = setup({
                 ],
               },
             ],
-            'socket.connected': [
-              {
-                guard: 'hasQueued',
-                target: 'awaitingResponse',
-                actions: ['markConnected', 'announceConnected', 'fillWindow'],
-              },
-              { target: 'connected', actions: ['markConnected', 'announceConnected'] },
-            ],
+            'socket.connected': { target: 'connected', actions: 'markConnected' },
           },
         },
         connected: {
+          // Requests that waited for this connection are written at once.
+          always: { guard: 'hasQueued', target: 'awaitingResponse', actions: 'fillWindow' },
           on: {
-            // The usual case first: the requests of this tick all fit in the window.
-            'request.enqueue': [
-              {
-                guard: 'fitsWindow',
-                target: 'awaitingResponse',
-                actions: ['dispatchArrivals', 'writeArrivals'],
-              },
-              { target: 'awaitingResponse', actions: 'takeRequests' },
-            ],
+            'request.enqueue': { target: 'awaitingResponse', actions: 'takeRequests' },
           },
         },
         awaitingResponse: {
+          always: { guard: 'nothingInFlight', target: 'connected' },
           on: {
-            'request.enqueue': [
-              { guard: 'fitsWindow', actions: ['dispatchArrivals', 'writeArrivals'] },
-              { guard: 'waitsForWindow', actions: 'queueArrivals' },
-              { actions: 'takeRequests' },
-            ],
-            'socket.responses': [
-              // The usual cases first: one read answers the window, in order;
-              // under load, one read answers its oldest, in order, and the
-              // window refills from the queue.
-              {
-                guard: 'answersWindowInOrder',
-                target: 'connected',
-                actions: ['answerHead', 'emptyWindow'],
-              },
-              {
-                guard: 'answersHeadInOrder',
-                actions: ['answerHead', 'writeRefill', 'advanceWindow'],
-              },
-              { guard: 'answersEverything', target: 'connected', actions: 'settleResponses' },
-              { actions: ['settleResponses', 'fillWindow'] },
-            ],
+            'request.enqueue': { actions: 'takeRequests' },
+            'socket.responses': { actions: 'settleResponses' },
             'request.cancel': [
               // Given up while the connection is stuck (inside a frame, or the peer
               // not reading): nothing written to it now could be answered.
               {
-                guard: and(['isInFlightToken', 'isStuck', 'canAutoReconnect']),
-                target: '#overlaydConnection.backoff',
-                actions: ['failOneInFlight', 'recordStall', 'startReconnectCycle'],
-              },
-              {
                 guard: and(['isInFlightToken', 'isStuck']),
-                target: '#overlaydConnection.failed',
-                actions: [
-                  'failOneInFlight',
-                  'recordStall',
-                  { type: 'failQueued', params: { kind: 'closed' } },
-                ],
+                target: '#overlaydConnection.dropped',
+                actions: 'dropStuckConnection',
               },
-              {
-                guard: and(['isInFlightToken', 'isLastOutstanding']),
-                target: 'connected',
-                actions: 'failOneInFlight',
-              },
-              { guard: 'isInFlightToken', actions: ['failOneInFlight', 'fillWindow'] },
+              { guard: 'isInFlightToken', actions: 'failOneInFlight' },
             ],
-            'socket.undecodable': [
-              {
-                guard: and(['isInFlightUndecodable', 'isLastOutstanding']),
-                target: 'connected',
-                actions: 'failOneInFlight',
-              },
-              { guard: 'isInFlightUndecodable', actions: ['failOneInFlight', 'fillWindow'] },
-            ],
+            'socket.undecodable': { guard: 'isInFlightUndecodable', actions: 'failOneInFlight' },
             // The Rust client fails the waiting request on a frame it cannot
             // read, and on a request frame from the server.
-            'socket.unreadable': [
-              {
-                guard: 'isLastOutstanding',
-                target: 'connected',
-                actions: ['reportDropped', 'countDropped', 'failOneInFlight'],
-              },
-              { actions: ['reportDropped', 'countDropped', 'failOneInFlight', 'fillWindow'] },
-            ],
-            'socket.request': [
-              {
-                guard: 'isLastOutstanding',
-                target: 'connected',
-                actions: ['reportDropped', 'countDropped', 'failOneInFlight'],
-              },
-              { actions: ['reportDropped', 'countDropped', 'failOneInFlight', 'fillWindow'] },
-            ],
+            'socket.unreadable': { actions: ['skipFrame', 'failOneInFlight'] },
+            'socket.request': { actions: ['skipFrame', 'failOneInFlight'] },
           },
         },
       },
     },
+    // A live connection is gone: reconnect, or fail what waits for one.
+    dropped: {
+      always: [
+        { guard: 'canAutoReconnect', target: 'backoff', actions: 'startReconnectCycle' },
+        { target: 'failed', actions: { type: 'failQueued', params: { kind: 'closed' } } },
+      ],
+    },
     backoff: {
+      entry: 'planRetry',
       after: {
         backoffDelay: { target: 'session' },
       },

@@ -9,7 +9,7 @@
  * keyed by `token`.
  */
 import type { OverlaydEvent } from '../src/protocol/index.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions, ReconnectOption } from './backoff.js';
 import type { Answer, ResponseRef } from './request-window.js';
 
 export type { Answer, ResponseRef } from './request-window.js';
@@ -54,9 +54,11 @@ export interface ConnectionContext {
   reconnectAttempts: number;
   /** How many requests may wait in `queue`. */
   queueLimit: number;
-  /** How many written requests may be unanswered at once (1: the seed's one at a time). */
+  /** How many written requests may be unanswered at once (1: the Rust client's one at a time). */
   maxInFlight: number;
   backoff: BackoffOptions;
+  /** How long the current backoff sleeps before the next attempt; null outside `backoff`. */
+  retryDelayMs: number | null;
   /** Requests not yet written, oldest first. */
   queue: RequestRef[];
   /** Requests written and not yet answered, oldest first (overlayd answers in this order). */
@@ -71,7 +73,8 @@ export interface ConnectionContext {
 
 export interface ConnectionInput {
   endpoint: string;
-  reconnectAttempts?: number;
+  /** Attempt budget of a reconnect cycle after a drop (20 by default); 0 or `false` turns it off. */
+  reconnectAttempts?: ReconnectOption;
   queueLimit?: number;
   /** Default 16; clamped to at least 1. */
   maxInFlight?: number;

@@ -1,5 +1,7 @@
 /**
- * overlayd-client: the public API.
+ * overlayd-client: the client, the manager, the protocol, the errors and the
+ * machines. The simulated overlayd is in overlayd-client/server, so a daemon
+ * importing the client does not load it.
  */
 export * from '../machines/index.js';
 export {
@@ -12,7 +14,7 @@ export {
   type RequestOptions,
 } from './client/client.js';
 export type { Clock } from './client/clock.js';
-export type { ClientState } from './client/state.js';
+export type { ClientState, ConnectionStatus } from './client/state.js';
 export {
   CONNECT_CHANNEL,
   CONNECTION_CLOSED_CHANNEL,
@@ -48,13 +50,6 @@ export {
 export type * from './manager/params.js';
 export type { AttachmentMoved } from './manager/record.js';
 export * from './protocol/index.js';
-export { Engine } from './server/engine/engine.js';
-export {
-  type RunningOverlayd,
-  type StartOverlaydOptions,
-  startOverlayd,
-} from './server/overlayd.js';
-export { type OverlaydServer, type ServeOptions, ServerConnection, serve } from './server/serve.js';
 export * from './supervisor/ensure-overlayd.js';
 export { defaultEndpoint, isWindowsPipe } from './transport/endpoint.js';
 export { FramedConnection } from './transport/framed-connection.js';

@@ -4,6 +4,7 @@
  * Errors a {name, message, code} summary, functions and symbols are dropped,
  * actor refs a reference, and depth, breadth and string length are capped.
  */
+import { errorCode } from '../src/diagnostics/error-code.js';
 
 export interface SerializeLimits {
   /** Nesting beyond this becomes `'[…]'`. */
@@ -29,9 +30,11 @@ export interface ErrorJson {
 /** An Error (or anything thrown) as `{ name, message, code? }`. */
 export function errorJson(error: unknown): ErrorJson {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
     const summary: ErrorJson = { name: error.name, message: error.message };
-    if (typeof code === 'string' || typeof code === 'number') summary.code = code;
+    // The inspector also shows a numeric code (a DOMException's), which the other readers leave out.
+    const numeric = (error as { code?: unknown }).code;
+    const code = errorCode(error) ?? (typeof numeric === 'number' ? numeric : undefined);
+    if (code !== undefined) summary.code = code;
     return summary;
   }
   return { name: 'NonError', message: safeString(error) };

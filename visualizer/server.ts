@@ -12,7 +12,7 @@
  * nor press the control buttons. The page loads nothing from elsewhere, and a
  * strict Content-Security-Policy holds it to that.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -126,8 +126,14 @@ export async function startVisualizer(options: VisualizerOptions = {}): Promise<
   const directory = pageDirectory();
   const read = (name: string): string => readFileSync(new URL(name, directory), 'utf8');
   const indexHtml = read('index.html');
+  const script = (name: string) => ({
+    type: 'text/javascript; charset=utf-8',
+    // The page's modules import each other with the token in the URL, as every request needs it.
+    body: read(name).replaceAll('{{token}}', token),
+  });
+  const scripts = readdirSync(directory).filter((name) => name.endsWith('.js'));
   const assets: Record<string, { type: string; body: string }> = {
-    '/app.js': { type: 'text/javascript; charset=utf-8', body: read('app.js') },
+    ...Object.fromEntries(scripts.map((name) => [`/${name}`, script(name)])),
     '/app.css': { type: 'text/css; charset=utf-8', body: read('app.css') },
     '/graph.json': { type: 'application/json; charset=utf-8', body: JSON.stringify(layout) },
     '/companions.json': {

@@ -1,5 +1,6 @@
 /** overlayctl's command line: the commander program, and running it to an exit code. */
 import { Command, CommanderError, Option } from 'commander';
+import { errorCode } from '../diagnostics/error-code.js';
 import { defaultEndpoint } from '../transport/endpoint.js';
 import { parseAttempts, parseMs, parseRefusal, parseU16 } from './args.js';
 import { parseRequestJson } from './commands/call.js';
@@ -86,8 +87,8 @@ export function buildProgram(io: Io): Command {
 
 const messageOf = (error: unknown): string => {
   if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? `${error.message} [${code}]` : error.message;
+  const code = errorCode(error);
+  return code === undefined ? error.message : `${error.message} [${code}]`;
 };
 
 /** Parse and run; never throws. Errors are one line on stderr. */

@@ -17,13 +17,14 @@ import {
   BACKOFF_ATTEMPTS,
   type BackoffOptions,
   clampAttempts,
+  type ReconnectOption,
+  reconnectAttempts,
   SINGLE_ATTEMPT,
 } from '../../machines/backoff.js';
 import {
   connectionMachine,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_QUEUE_LIMIT,
-  DEFAULT_RECONNECT_ATTEMPTS,
 } from '../../machines/connection.machine.js';
 import type { Answer, ConnectionEmitted, RequestRef } from '../../machines/connection.types.js';
 import {
@@ -64,7 +65,7 @@ import { bindSocketDependencies, systemSocketActor } from '../transport/socket-a
 import { type Clock, realClock } from './clock.js';
 import { errorForFailure, type RequestFailure } from './failures.js';
 import { IdAllocator } from './ids.js';
-import { type ClientState, stateName } from './state.js';
+import { type ClientState, type ConnectionStatus, connectionStatus, stateName } from './state.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -87,10 +88,11 @@ export interface ClientOptions {
   maxInFlight?: number;
   /**
    * Reconnect after a drop (default on, 20 attempts on the connect schedule).
-   * `false` turns it off: after a drop the client stays down.
+   * `false` (or 0) turns it off: after a drop the client stays down;
+   * `{ attempts: n }` (or n) dials n times.
    */
-  reconnect?: boolean | { attempts: number };
-  /** Backoff schedule; seed-exact by default (100 ms doubling to 1 s, no jitter). */
+  reconnect?: ReconnectOption;
+  /** Backoff schedule; the Rust client's by default (100 ms doubling to 1 s, no jitter). */
   backoff?: Partial<BackoffOptions>;
   logger?: Logger;
   /** Timer source for backoff and deadlines; XState's SimulatedClock in tests. */
@@ -150,6 +152,9 @@ export class OverlaydClient {
 
   readonly #pending = new Map<number, Pending>();
   readonly #listeners = new Set<(event: ClientEvent) => void>();
+  readonly #statusListeners = new Set<(status: ConnectionStatus) => void>();
+  /** The status last told to `onConnectionStatus` listeners. */
+  #status: ConnectionStatus = 'down';
   readonly #ids: IdAllocator;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
@@ -176,7 +181,6 @@ export class OverlaydClient {
     this.#queueLimit = options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
     this.#logger = options.logger;
     this.#ids = new IdAllocator(options.firstId);
-    const reconnect = options.reconnect ?? true;
     const socketDeps = {
       payloadFor: (token: number) => this.#takePayload(token),
       restorePayload: (token: number, payload: Uint8Array) => {
@@ -203,12 +207,7 @@ export class OverlaydClient {
         endpoint,
         queueLimit: this.#queueLimit,
         maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
-        reconnectAttempts:
-          reconnect === false
-            ? 0
-            : reconnect === true
-              ? DEFAULT_RECONNECT_ATTEMPTS
-              : clampAttempts(reconnect.attempts),
+        reconnectAttempts: reconnectAttempts(options.reconnect),
         ...(options.backoff ? { backoff: options.backoff } : {}),
       },
       ...(options.clock ? { clock: options.clock as never } : {}),
@@ -223,7 +222,10 @@ export class OverlaydClient {
     this.actor.on('frame.skipped', (e) => this.#logSkipped(e));
     // An unobserved actor error would crash the host process: settle everything instead.
     this.actor.subscribe({
-      next: (snapshot) => this.#publishState(snapshot.value),
+      next: (snapshot) => {
+        this.#publishState(snapshot.value);
+        if (this.#statusListeners.size > 0) this.#tellStatus(snapshot.value);
+      },
       error: (error) => this.#onActorError(error),
     });
     this.actor.start();
@@ -273,11 +275,10 @@ export class OverlaydClient {
 
   /**
    * Where the connection is: idle, connecting, connected, awaitingResponse,
-   * backoff, failed, closed. Requests made in this tick count: they are told
-   * to the chart first.
+   * backoff, failed, closed. Requests made in this tick reach the chart at
+   * the end of the tick, all in one event, and count from then on.
    */
   get state(): ClientState {
-    this.#flushArrivals();
     return stateName(this.actor.getSnapshot().value);
   }
 
@@ -430,6 +431,22 @@ export class OverlaydClient {
   }
 
   /**
+   * Be told each time the connection goes up (connected), down (connecting,
+   * or sleeping before the next attempt) or lost (the client gave up: every
+   * attempt failed, or a drop is not reconnected). Returns the unsubscribe.
+   */
+  onConnectionStatus(listener: (status: ConnectionStatus) => void): () => void {
+    if (this.#statusListeners.size === 0) {
+      // Nobody was told while nobody listened: start from where the chart is.
+      this.#status = connectionStatus(stateName(this.actor.getSnapshot().value)) ?? this.#status;
+    }
+    this.#statusListeners.add(listener);
+    return () => {
+      this.#statusListeners.delete(listener);
+    };
+  }
+
+  /**
    * Close the connection and settle every pending request (queued ones as
    * not sent, the one in flight as sent). Resolves once the socket is
    * released; safe to call more than once.
@@ -441,6 +458,7 @@ export class OverlaydClient {
       this.actor.send({ type: 'close' });
       this.actor.stop();
       this.#listeners.clear();
+      this.#statusListeners.clear();
       this.#connectWaiter?.reject(
         new ClosedError('client closed while connecting', { endpoint: this.endpoint }),
       );
@@ -632,6 +650,19 @@ export class OverlaydClient {
       state,
       previous,
     } satisfies ConnectionStateMessage);
+  }
+
+  #tellStatus(value: StateValue): void {
+    const status = connectionStatus(stateName(value));
+    if (status === undefined || status === this.#status) return;
+    this.#status = status;
+    for (const listener of this.#statusListeners) {
+      try {
+        listener(status);
+      } catch (error) {
+        this.#log('warn', 'overlayd: connection status listener threw', { error });
+      }
+    }
   }
 
   #onActorError(error: unknown): void {

@@ -15,7 +15,7 @@
  * It uses only the client's public API (open, call, onEvent, close, state, actor).
  */
 import { type Actor, createActor, fromCallback, type SnapshotFrom } from 'xstate';
-import { type BackoffOptions, clampAttempts } from '../../machines/backoff.js';
+import { type BackoffOptions, clampAttempts, reconnectAttempts } from '../../machines/backoff.js';
 import {
   MANAGER_CONNECT_ATTEMPTS,
   type ManagerState,
@@ -34,6 +34,7 @@ import {
   OverlaydClient,
 } from '../client/client.js';
 import { type Clock, realClock } from '../client/clock.js';
+import type { ConnectionStatus } from '../client/state.js';
 import { type ManagerStateMessage, managerStateChannel } from '../diagnostics/channels.js';
 import { traceResync } from '../diagnostics/resync.js';
 import {
@@ -73,7 +74,9 @@ import {
   type ServicePeerParams,
   wireHandle,
 } from './params.js';
-import { type AttachmentMoved, DeclaredState, isClearingStep, type PlannedStep } from './record.js';
+import { isClearingStep, type PlannedStep } from './plan.js';
+import { type AttachmentMoved, DeclaredState } from './record.js';
+import type { Send } from './uncertain-attachments.js';
 
 export type { CallOptions };
 export { MANAGER_CONNECT_ATTEMPTS };
@@ -169,7 +172,7 @@ export class OverlayManager {
   /** The chart's state as last seen, for `overlayd-client:manager:state`. */
   #lastState: ManagerState = 'idle';
   #lock: Promise<void> = Promise.resolve();
-  #link: 'up' | 'down' | 'lost' = 'down';
+  #link: ConnectionStatus = 'down';
   /**
    * Aborted when the connection calls went out on goes down: a call the
    * client still holds unwritten then (queued behind a full window, or put
@@ -192,11 +195,9 @@ export class OverlayManager {
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#clock = options.clock ?? realClock;
     this.#dns = { ...dns };
-    const reconnect = options.reconnect ?? true;
-    this.client = new OverlaydClient(socket, {
-      ...clientOptions,
-      reconnect: reconnect === true ? { attempts: this.#connectAttempts } : reconnect,
-    });
+    // A drop is dialled again with the manager's connect budget, unless told otherwise.
+    const reconnect = reconnectAttempts(options.reconnect, this.#connectAttempts);
+    this.client = new OverlaydClient(socket, { ...clientOptions, reconnect });
     const backoff = retryBackoff ?? options.backoff;
     const machine = managerMachine.provide({
       actors: {
@@ -214,7 +215,7 @@ export class OverlayManager {
       input: {
         endpoint: socket,
         connectAttempts: this.#connectAttempts,
-        heals: reconnect !== false,
+        heals: reconnect > 0,
         ...(backoff ? { backoff } : {}),
         ...(options.backoff ? { reconnectBackoff: options.backoff } : {}),
       },
@@ -238,7 +239,7 @@ export class OverlayManager {
     });
     this.actor.start();
     this.client.onEvent((event) => this.#emit(event));
-    this.client.actor.subscribe(() => this.#onClientState());
+    this.client.onConnectionStatus((status) => this.#onConnectionStatus(status));
   }
 
   /**
@@ -605,33 +606,16 @@ export class OverlayManager {
   }
 
   /**
-   * Attach, first detaching a handle an earlier attach may have left on this
-   * overlayd unanswered: overlayd refuses a second attach, so the daemon's
-   * retry would fail. Detach is idempotent: an `ok` means it is not attached
-   * any more, and an older overlayd's refusal means it was not.
+   * The daemon's attach, through the rule for handles overlayd may hold
+   * already (`UncertainAttachments`): a retry of one whose answer never came
+   * is preceded by a detach, since overlayd refuses a second attach.
    */
-  async #attach(
+  #attach(
     request: RequestInputOf<'attach_container'>,
     call: CallDeadline,
   ): Promise<OverlaydResponse> {
-    if (this.#record.isUncertain(request.handle)) {
-      const detach: OverlaydRequestInput = {
-        op: 'detach_container',
-        handle: this.#record.detachHandle(request.handle),
-      };
-      try {
-        await this.#send(detach, call);
-      } catch (error) {
-        if (!(error instanceof OverlayError)) throw error;
-        this.#record.cleared(detach);
-      }
-    }
-    try {
-      return (await this.#send(request, call)) as OverlaydResponse;
-    } catch (error) {
-      if (isUnanswered(error)) this.#record.unanswered(request);
-      throw error;
-    }
+    const send: Send = (sent) => this.#send(sent, call);
+    return this.#record.uncertain.attach(request, send);
   }
 
   /** The DNS defaults fill in what an attach leaves out. */
@@ -681,16 +665,7 @@ export class OverlayManager {
     });
   }
 
-  #onClientState(): void {
-    const state = this.client.state;
-    if (state === 'closed') return;
-    const link =
-      state === 'connected' || state === 'awaitingResponse'
-        ? 'up'
-        : state === 'failed'
-          ? 'lost'
-          : 'down';
-    if (link === this.#link) return;
+  #onConnectionStatus(link: ConnectionStatus): void {
     if (this.#link === 'up') {
       this.#connection.abort();
       this.#connection = new AbortController();
@@ -758,27 +733,14 @@ export class OverlayManager {
     }
   }
 
-  /** Send one step of a resync and record its outcome. */
+  /**
+   * Send one step of a resync and record its outcome. Attachment steps go
+   * through the same rule as the daemon's attaches (`UncertainAttachments`).
+   */
   async #reapply(planned: PlannedStep, signal: AbortSignal): Promise<void> {
-    let response: OverlaydResponse;
-    try {
-      response = (await this.client.call(planned.request, { signal })) as OverlaydResponse;
-    } catch (error) {
-      if (error instanceof OverlayError) {
-        // A refused detach: nothing was attached, which is what a clearing step makes sure of.
-        if (isClearingStep(planned)) {
-          this.#record.cleared(planned.request);
-          return;
-        }
-        throw error;
-      }
-      if (isUnanswered(error)) this.#record.unanswered(planned.request);
-      throw error;
-    }
-    if (isClearingStep(planned)) {
-      this.#record.cleared(planned.request);
-      return;
-    }
+    const send: Send = (request) => this.client.call(request, { signal });
+    if (isClearingStep(planned)) return this.#record.uncertain.clear(planned.request, send);
+    const response = await this.#record.uncertain.track(planned.request, send);
     const moved = this.#record.applied(planned, response);
     if (moved) this.#emit({ event: 'attachmentMoved', ...moved });
     const { request } = planned;
@@ -841,13 +803,6 @@ export class OverlayManager {
       }
     }
   }
-}
-
-/** A call written whole whose answer never came (overlayd's own `err` is an answer): it may have run. */
-function isUnanswered(error: unknown): boolean {
-  return (
-    error instanceof OverlaydError && !(error instanceof OverlayError) && error.delivery === 'sent'
-  );
 }
 
 /** The client's answer for a call aborted before any byte of it was written. */

@@ -5,6 +5,7 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type Span, SpanStatusCode } from '@opentelemetry/api';
+import { errorCode } from '../diagnostics/error-code.js';
 import { DELIVERY, ERROR_TYPE } from './attributes.js';
 
 /** The instrumentation scope (tracer and meter name). */
@@ -34,9 +35,9 @@ export interface Failure {
 /** The failure an error describes: its `code` when it has one (every OverlaydError does). */
 export function failureOfError(error: unknown): Failure {
   if (!(error instanceof Error)) return { code: 'Error', message: String(error) };
-  const { code, delivery } = error as { code?: unknown; delivery?: unknown };
+  const { delivery } = error as { delivery?: unknown };
   return {
-    code: typeof code === 'string' ? code : error.name,
+    code: errorCode(error) ?? error.name,
     message: error.message,
     delivery: typeof delivery === 'string' ? delivery : undefined,
     exception: error,

@@ -30,6 +30,7 @@ import {
   RequestFrameSchema,
   ResponseFrameSchema,
 } from './frames.js';
+import { isObject, isWellFormed } from './guards.js';
 import { isU64 } from './integers.js';
 import { IpAddrSchema } from './ip.js';
 import { formatPath, parseJsonStrict, scanJson } from './json.js';
@@ -102,9 +103,6 @@ function codecOf(name: WireTypeName): Codec {
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
-const isWellFormed = (s: string): boolean =>
-  (s as unknown as { isWellFormed(): boolean }).isWellFormed();
-
 function bodyText(body: Uint8Array | string): string {
   if (typeof body === 'string') {
     if (!isWellFormed(body)) {
@@ -118,9 +116,6 @@ function bodyText(body: Uint8Array | string): string {
     throw new CodecError('frame body is not valid UTF-8', { cause });
   }
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The op and frame id of a (possibly invalid) value, when they can be told. */
 function contextOf(name: WireTypeName, root: unknown): ErrorContext {

@@ -10,8 +10,9 @@
  * - a validator returns the decoded value or throws `Failure`; it returns its
  *   input object untouched when nothing changes (no unknown keys, nulls,
  *   defaults or re-spelled IPs), so a typical decode allocates nothing more
- *   than JSON.parse did. It also counts the object keys it sees, which the fast
- *   path compares with the scanner's count to detect duplicate keys.
+ *   than JSON.parse did. It also adds the object keys it sees to the count it
+ *   is handed, which the fast path compares with the scanner's count to
+ *   detect duplicate keys.
  * - a writer turns a validated value into serde_json's exact bytes: tag
  *   first, fields in declaration order, absent options omitted.
  *
@@ -20,8 +21,21 @@
  */
 import type * as v from 'valibot';
 import { describe } from './describe.js';
+import { isObject, isWellFormed } from './guards.js';
 
-export type Validator = (value: unknown) => unknown;
+/** The object keys one validation has walked; each run has its own, handed down the walk. */
+export interface KeyCount {
+  keys: number;
+}
+
+/** A compiled validator; it counts into `count` when given one (the fast path's check). */
+export type Validator = (value: unknown, count?: KeyCount) => unknown;
+
+/** What a validator compiles to inside: every step takes the run's count. */
+type Walk = (value: unknown, count: KeyCount) => unknown;
+
+/** A pipe's actions after its schema: they see only its output, and walk no keys. */
+type Step = (value: unknown) => unknown;
 
 /** The introspectable parts of the valibot schemas and pipe actions used here. */
 interface Node {
@@ -69,13 +83,6 @@ function missing(key: string, expected: string): Failure {
   return failure;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-// ES2024's String.prototype.isWellFormed (Node ≥ 20); one-byte strings answer in O(1).
-const isWellFormed = (s: string): boolean =>
-  (s as unknown as { isWellFormed(): boolean }).isWellFormed();
-
 /** Absent keys (`undefined`) are allowed for these schema types. */
 const isOptional = (node: Node) => node.type === 'optional' || node.type === 'nullish';
 
@@ -86,13 +93,11 @@ function defaultOf(node: Node): unknown {
 // ---------------------------------------------------------------------------
 // Key counting (fast-path duplicate detection)
 
-let keysSeen = 0;
-
 /** Runs a validator, returning its output and how many object keys it walked. */
 export function validateCounting(validate: Validator, value: unknown): [unknown, number] {
-  keysSeen = 0;
-  const out = validate(value);
-  return [out, keysSeen];
+  const count: KeyCount = { keys: 0 };
+  const out = validate(value, count);
+  return [out, count.keys];
 }
 
 /** Counts the keys of a subtree no schema walks (an unknown field's value). */
@@ -110,13 +115,15 @@ function countKeys(value: unknown): number {
 // ---------------------------------------------------------------------------
 // Validators
 
-const validators = new WeakMap<object, Validator>();
+const validators = new WeakMap<object, Walk>();
 
 export function compileValidator(schema: v.GenericSchema): Validator {
-  return validatorOf(schema as unknown as Node);
+  const walk = validatorOf(schema as unknown as Node);
+  // A caller that does not count gets a count of its own, read by nobody.
+  return (value, count = { keys: 0 }) => walk(value, count);
 }
 
-function validatorOf(node: Node): Validator {
+function validatorOf(node: Node): Walk {
   let fn = validators.get(node);
   if (fn === undefined) {
     fn = node.pipe ? compilePipe(node.pipe) : compileBase(node);
@@ -125,8 +132,9 @@ function validatorOf(node: Node): Validator {
   return fn;
 }
 
-function compilePipe(pipe: Node[]): Validator {
-  const steps: Validator[] = [validatorOf(pipe[0]!)];
+function compilePipe(pipe: Node[]): Walk {
+  const schema = validatorOf(pipe[0]!);
+  const steps: Step[] = [];
   for (const action of pipe.slice(1)) {
     if (action.type === 'check') {
       const requirement = action.requirement!;
@@ -141,11 +149,11 @@ function compilePipe(pipe: Node[]): Validator {
       throw new Error(`protocol compiler: unsupported pipe action ${action.type}`);
     }
   }
-  // Composed into nested calls: (x) => transform(check(x)).
-  return steps.reduce((first, next) => (value) => next(first(value)));
+  // Composed into nested calls: (x) => transform(check(schema(x))); only the schema takes the count.
+  return steps.reduce<Walk>((first, next) => (value, count) => next(first(value, count)), schema);
 }
 
-function compileBase(node: Node): Validator {
+function compileBase(node: Node): Walk {
   switch (node.type) {
     case 'string':
       return (value) => {
@@ -190,11 +198,11 @@ function compileBase(node: Node): Validator {
       const wrapped = validatorOf(node.wrapped!);
       const hasDefault = node.default !== undefined;
       const nullIsAbsent = node.type === 'nullish';
-      return (value) => {
+      return (value, count) => {
         if (value === undefined || (nullIsAbsent && value === null)) {
           return hasDefault ? defaultOf(node) : value;
         }
-        return wrapped(value);
+        return wrapped(value, count);
       };
     }
     case 'array':
@@ -208,15 +216,15 @@ function compileBase(node: Node): Validator {
   }
 }
 
-function compileArray(item: Validator): Validator {
-  return (input) => {
+function compileArray(item: Walk): Walk {
+  return (input, count) => {
     if (!Array.isArray(input)) throw invalid('expected an array', input);
     let out = input; // copied on the first item that changes
     for (let i = 0; i < input.length; i++) {
       const raw: unknown = input[i];
       let value: unknown;
       try {
-        value = item(raw);
+        value = item(raw, count);
       } catch (error) {
         if (error instanceof Failure) error.path.push(i);
         throw error;
@@ -228,7 +236,7 @@ function compileArray(item: Validator): Validator {
   };
 }
 
-function compileObject(entries: Record<string, Node>): Validator {
+function compileObject(entries: Record<string, Node>): Walk {
   const keys = Object.keys(entries);
   const known = new Set(keys);
   const checks = keys.map((key) => validatorOf(entries[key]!));
@@ -246,7 +254,7 @@ function compileObject(entries: Record<string, Node>): Validator {
     return out;
   };
 
-  return (input) => {
+  return (input, count) => {
     if (!isObject(input)) throw invalid('expected an object', input);
     let out = input;
     let present = 0;
@@ -260,7 +268,7 @@ function compileObject(entries: Record<string, Node>): Validator {
       }
       let value: unknown;
       try {
-        value = checks[i]!(raw);
+        value = checks[i]!(raw, count);
       } catch (error) {
         if (error instanceof Failure) error.path.push(key);
         throw error;
@@ -270,11 +278,11 @@ function compileObject(entries: Record<string, Node>): Validator {
     }
     let total = 0;
     for (const _ in input) total++;
-    keysSeen += total;
+    count.keys += total;
     if (total !== present) {
       // Unknown fields: dropped from the output, but their keys still count.
       if (out === input) out = copyKnown(input, n);
-      for (const key in input) if (!known.has(key)) keysSeen += countKeys(input[key]);
+      for (const key in input) if (!known.has(key)) count.keys += countKeys(input[key]);
     }
     return out;
   };
@@ -293,11 +301,11 @@ function variantOptions<T>(node: Node, each: (option: Node) => T): Map<string, T
   return map;
 }
 
-function compileVariant(node: Node): Validator {
+function compileVariant(node: Node): Walk {
   const key = node.key!;
   const options = variantOptions(node, validatorOf);
   const tags = [...options.keys()];
-  return (input) => {
+  return (input, count) => {
     if (!isObject(input)) throw invalid('expected an object', input);
     const tag = input[key];
     const option = typeof tag === 'string' ? options.get(tag) : undefined;
@@ -310,7 +318,7 @@ function compileVariant(node: Node): Validator {
       failure.path.push(key);
       throw failure;
     }
-    return option(input);
+    return option(input, count);
   };
 }
 

@@ -34,7 +34,7 @@ type Snapshot = SnapshotFrom<typeof machine>;
 /**
  * Reconnect on (a budget of 2) and off: each reaches transitions the other
  * cannot. A window of 2 (so a request can be in flight beside another, and
- * one can wait), and the seed's one at a time.
+ * one can wait), and the Rust client's one at a time.
  */
 const inputs = [
   { endpoint: '/run/model.sock', queueLimit: 2, reconnectAttempts: 2, maxInFlight: 2 },

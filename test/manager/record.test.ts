@@ -4,7 +4,8 @@
  * plan in dependency order.
  */
 import { describe, expect, it } from 'vitest';
-import { DeclaredState, isClearingStep } from '../../src/manager/record.js';
+import { isClearingStep } from '../../src/manager/plan.js';
+import { DeclaredState } from '../../src/manager/record.js';
 import type { OverlaydRequestInput, ResponseOf } from '../../src/protocol/index.js';
 
 const ok = { result: 'ok' } as const;

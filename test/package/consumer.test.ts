@@ -54,8 +54,8 @@ import {
   type ResultFor,
   decodeFrame,
   encodeFrameToString,
-  startOverlayd,
 } from 'overlayd-client';
+import { startOverlayd } from 'overlayd-client/server';
 import { machineGraph, startVisualizer } from 'overlayd-client/visualizer';
 
 const dir = mkdtempSync(join(tmpdir(), 'ovl-consumer-run-'));

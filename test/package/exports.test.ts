@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe('the built package', () => {
-  it('imports decodeFrame, OverlaydClient, OverlayManager, the channel names, the visualizer and the OpenTelemetry instrumentation by package name', async () => {
+  it('imports decodeFrame, OverlaydClient, OverlayManager, the channel names, the simulated overlayd, the visualizer and the OpenTelemetry instrumentation by package name', async () => {
     const project = await mkdtemp(join(tmpdir(), 'ovl-consumer-'));
     dirs.push(project);
     await mkdir(join(project, 'node_modules'));
@@ -28,8 +28,10 @@ describe('the built package', () => {
       "import { startVisualizer } from 'overlayd-client/visualizer';",
       "import { instrument } from 'overlayd-client/otel';",
       "import { REQUEST_CHANNEL, CONNECT_CHANNEL, RESYNC_CHANNEL } from 'overlayd-client';",
+      "import { Engine, serve, startOverlayd } from 'overlayd-client/server';",
+      "import * as main from 'overlayd-client';",
       'const frame = decodeFrame(\'{"frame":"response","id":18446744073709551615,"response":{"result":"ok"}}\');',
-      'console.log(JSON.stringify({ id: String(frame.id), client: typeof OverlaydClient, manager: typeof OverlayManager, viz: typeof startVisualizer, otel: typeof instrument, channels: [REQUEST_CHANNEL, CONNECT_CHANNEL, RESYNC_CHANNEL], PROTOCOL_VERSION, MAX_FRAME_BYTES }));',
+      'console.log(JSON.stringify({ id: String(frame.id), client: typeof OverlaydClient, manager: typeof OverlayManager, viz: typeof startVisualizer, otel: typeof instrument, server: [typeof Engine, typeof serve, typeof startOverlayd], serverInMain: ["Engine", "serve", "startOverlayd"].filter((name) => name in main), channels: [REQUEST_CHANNEL, CONNECT_CHANNEL, RESYNC_CHANNEL], PROTOCOL_VERSION, MAX_FRAME_BYTES }));',
     ].join('\n');
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
       cwd: project,
@@ -40,6 +42,8 @@ describe('the built package', () => {
       manager: 'function',
       viz: 'function',
       otel: 'function',
+      server: ['function', 'function', 'function'],
+      serverInMain: [],
       channels: ['overlayd-client:request', 'overlayd-client:connect', 'overlayd-client:resync'],
       PROTOCOL_VERSION: 1,
       MAX_FRAME_BYTES: 8 * 1024 * 1024,
@@ -62,9 +66,13 @@ describe('the built package', () => {
         'dist/visualizer/index.js',
         'dist/src/otel/index.js',
         'dist/src/otel/index.d.ts',
+        'dist/src/server/index.js',
+        'dist/src/server/index.d.ts',
         'dist/src/diagnostics/channels.js',
         'visualizer/page/index.html',
         'visualizer/page/app.js',
+        'visualizer/page/draw.js',
+        'visualizer/page/wire.js',
         'README.md',
         'CHANGELOG.md',
       ]),

@@ -122,3 +122,34 @@ describe('src/otel/ is built on the diagnostics channels alone', () => {
     expect(refused).toEqual([]);
   });
 });
+
+describe('the main entry leaves the simulated overlayd to overlayd-client/server', () => {
+  /** Every root-relative source `entry` loads, itself included, following relative imports. */
+  function reachable(entry: string): Set<string> {
+    const seen = new Set<string>();
+    const pending = [entry];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const { files } = importsOf(join(ROOT, file), readFileSync(join(ROOT, file), 'utf8'));
+      pending.push(...files);
+    }
+    return seen;
+  }
+
+  it('loads nothing from src/server/', () => {
+    const loaded = [...reachable('src/index.ts')];
+    expect(loaded).toContain('src/manager/manager.ts');
+    expect(loaded.filter((file) => file.startsWith('src/server/'))).toEqual([]);
+  });
+
+  it('is where the server entry takes the engine, the accept loop and startOverlayd from', () => {
+    expect([...reachable('src/server/index.ts')]).toEqual(
+      expect.arrayContaining([
+        'src/server/engine/engine.ts',
+        'src/server/serve.ts',
+        'src/server/overlayd.ts',
+      ]),
+    );
+  });
+});

@@ -5,6 +5,8 @@ export function allTransitions(root: AnyStateNode): AnyTransitionDefinition[] {
   const found: AnyTransitionDefinition[] = [];
   const visit = (node: AnyStateNode) => {
     for (const list of node.transitions.values()) found.push(...list);
+    // Eventless (`always`) transitions are kept apart from the event-keyed ones.
+    found.push(...(node.always ?? []));
     for (const child of Object.values(node.states)) visit(child as AnyStateNode);
   };
   visit(root);
@@ -24,7 +26,8 @@ function guardLabel(guard: unknown): string {
 export function transitionLabel(t: AnyTransitionDefinition): string {
   const guard = guardLabel(t.guard);
   const targets = t.target?.map((node) => node.id).join(',') ?? '(stay)';
-  return `${t.source.id} --${t.eventType}${guard ? ` [${guard}]` : ''}--> ${targets}`;
+  const event = t.eventType === '' ? '(always)' : t.eventType;
+  return `${t.source.id} --${event}${guard ? ` [${guard}]` : ''}--> ${targets}`;
 }
 
 /**

@@ -83,6 +83,12 @@ describe('visualizer server', () => {
     const app = await get(viz, withToken('/app.js'), { host: own() });
     expect(app.status).toBe(200);
     expect(app.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    // The modules app.js imports are served too, their imports given the token.
+    expect(app.body).toContain(`./draw.js?token=${viz.token}`);
+    const draw = await get(viz, withToken('/draw.js'), { host: own() });
+    expect(draw.status).toBe(200);
+    expect(draw.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(draw.body).not.toContain('{{token}}');
 
     const graph = await get(viz, withToken('/graph.json'), { host: own() });
     expect(graph.status).toBe(200);
@@ -117,7 +123,15 @@ describe('visualizer server', () => {
 
   it('refuses the page and every asset without the token, or with a wrong one', async () => {
     const wrong = 'f'.repeat(32);
-    for (const path of ['/', '/app.js', '/app.css', '/graph.json', '/state.json', '/nope']) {
+    for (const path of [
+      '/',
+      '/app.js',
+      '/draw.js',
+      '/app.css',
+      '/graph.json',
+      '/state.json',
+      '/nope',
+    ]) {
       expect((await get(viz, path, { host: own() })).status, path).toBe(403);
       expect((await get(viz, withToken(path, wrong), { host: own() })).status, path).toBe(403);
       expect((await get(viz, withToken(path, viz.token.slice(1)), { host: own() })).status).toBe(
