@@ -29,6 +29,7 @@ import type { OverlaydRequestInput } from '../../src/protocol/index.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
 import { connectedPair } from '../support/connected-pair.js';
 import { recordChannel, recordTrace } from '../support/diagnostics-recorder.js';
+import { rejection } from '../support/rejection.js';
 import { answer, startScriptedServer, successFor } from '../support/scripted-server.js';
 
 const DEAD = '/nonexistent/overlayd-diagnostics-test.sock';
@@ -207,9 +208,11 @@ describe('overlayd-client:connect', () => {
   it('traces each attempt on a dead socket, each ending with its error, and each closed unconnected', async () => {
     const connects = recordTrace(connectChannel);
     const closed = recordChannel<ConnectionClosedMessage>(CONNECTION_CLOSED_CHANNEL);
-    const error = await OverlaydClient.connectWithAttempts(DEAD, 3, {
-      backoff: { initialDelayMs: 1, maxDelayMs: 2 },
-    }).catch((e: unknown) => e);
+    const error = await rejection(
+      OverlaydClient.connectWithAttempts(DEAD, 3, {
+        backoff: { initialDelayMs: 1, maxDelayMs: 2 },
+      }),
+    );
 
     expect(error).toMatchObject({ code: 'OVERLAYD_CONNECT', attempts: 3 });
     const attempts = connects.traces();
@@ -231,11 +234,13 @@ describe('overlayd-client:connect', () => {
 
   it('ends an attempt whose opener throws with that failure', async () => {
     const connects = recordTrace(connectChannel);
-    const error = await OverlaydClient.connect(DEAD, {
-      connect: () => {
-        throw new Error('no sockets today');
-      },
-    }).catch((e: unknown) => e);
+    const error = await rejection(
+      OverlaydClient.connect(DEAD, {
+        connect: () => {
+          throw new Error('no sockets today');
+        },
+      }),
+    );
     expect(error).toMatchObject({ code: 'OVERLAYD_CONNECT' });
     const [attempt] = connects.traces() as [ConnectTraceContext];
     expect(connects.lifecycleOf(attempt)).toEqual(SETTLED_ERROR);
@@ -248,7 +253,7 @@ describe('overlayd-client:connect', () => {
     const connects = recordTrace(connectChannel);
     const closed = recordChannel<ConnectionClosedMessage>(CONNECTION_CLOSED_CHANNEL);
     const client = new OverlaydClient(server.endpoint);
-    const opening = client.open().catch((e: unknown) => e);
+    const opening = rejection(client.open());
     await client.close();
     expect(await opening).toMatchObject({ code: 'OVERLAYD_CLOSED' });
     const [attempt] = connects.traces() as [ConnectTraceContext];

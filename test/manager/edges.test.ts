@@ -21,7 +21,9 @@ import {
 } from '../../src/index.js';
 import { Engine } from '../../src/server/engine/engine.js';
 import { startOverlayd } from '../../src/server/overlayd.js';
+import { next, untilState } from '../support/manager-events.js';
 import { globalOverlay, wgKey } from '../support/manager-fixtures.js';
+import { rejection } from '../support/rejection.js';
 import {
   answer,
   type ScriptedServer,
@@ -115,20 +117,18 @@ describe('OverlayManager edges', () => {
       result: 'bridge_name',
       name: 'web',
     });
-    const pid = await manager
-      .attachContainer({
-        handle: { platform: 'linux_pid', pid: 1 },
-        service: 'web',
-        joinGlobal: false,
-      })
-      .catch((error: unknown) => error);
-    expect(pid).toBeInstanceOf(ProtocolError);
-    expect((pid as Error).message).toContain(
+    const attaching = manager.attachContainer({
+      handle: { platform: 'linux_pid', pid: 1 },
+      service: 'web',
+      joinGlobal: false,
+    });
+    const pid = await rejection(attaching, ProtocolError);
+    expect(pid.message).toContain(
       'overlayd answered op attach_container with result guest_config (expected attached)',
     );
-    const guest = await manager
-      .attachContainerGuest({ id: 'vm', service: 'web', joinGlobal: false })
-      .catch((error: unknown) => error);
+    const guest = await rejection(
+      manager.attachContainerGuest({ id: 'vm', service: 'web', joinGlobal: false }),
+    );
     expect((guest as Error).message).toContain('with result attached (expected guest_config)');
   });
 
@@ -149,12 +149,7 @@ describe('OverlayManager edges', () => {
     });
     await server.stop();
     await server.restart();
-    const resynced = new Promise<void>((resolve) => {
-      manager?.onEvent((event) => {
-        if (event.event === 'resynced') resolve();
-      });
-    });
-    await resynced;
+    await next(manager, 'resynced');
     const failed = events.find((event) => event.event === 'resyncFailed');
     expect(failed).toMatchObject({ step: 'status', code: 'OVERLAYD_TIMEOUT', retryInMs: 100 });
     expect(failed).not.toHaveProperty('answer');
@@ -166,24 +161,34 @@ describe('OverlayManager edges', () => {
     expect(manager.state).toBe('synced');
   });
 
-  it('fails waiting calls when the client gives up, and reconnects on the next call', async () => {
-    server = await startScriptedServer();
-    manager = await OverlayManager.connect(server.endpoint, { reconnect: { attempts: 2 } });
-    await manager.registerDns(DECLARE_DNS);
-    await server.stop();
+  /** A manager whose client gave up reconnecting while a status call waited; the call's error. */
+  async function gaveUpWhileWaiting() {
+    const scripted = await startScriptedServer();
+    server = scripted;
+    const m = await OverlayManager.connect(scripted.endpoint, { reconnect: { attempts: 2 } });
+    manager = m;
+    await m.registerDns(DECLARE_DNS);
+    await scripted.stop();
     // Made once the manager knows the connection dropped: it waits for the reconnect.
-    while (manager.state === 'synced') await new Promise((resolve) => setTimeout(resolve, 5));
-    const waiting = manager.status().catch((error: unknown) => error);
-    const gaveUp = await waiting;
-    expect(gaveUp).toBeInstanceOf(ConnectError);
+    await untilState(m, (state) => state !== 'synced');
+    const gaveUp = await rejection(m.status(), ConnectError);
+    return { scripted, m, gaveUp };
+  }
+
+  it('fails waiting calls when the client gives up', async () => {
+    const { m, gaveUp } = await gaveUpWhileWaiting();
     expect(gaveUp).toMatchObject({ delivery: 'not-sent', op: 'status', attempts: 2 });
-    expect((gaveUp as Error).message).toContain('could not connect to overlayd after 2 attempts');
-    expect(manager.state).toBe('offline');
-    await server.restart();
+    expect(gaveUp.message).toContain('could not connect to overlayd after 2 attempts');
+    expect(m.state).toBe('offline');
+  });
+
+  it('reconnects on the next call after the client gave up, behind the resync', async () => {
+    const { scripted, m } = await gaveUpWhileWaiting();
+    await scripted.restart();
     // A call while offline starts a new connect cycle and waits behind the resync.
-    const status = await manager.status();
+    const status = await m.status();
     expect(status.result).toBe('status');
-    const ops = server.received.filter((entry) => entry.connection === 2);
+    const ops = scripted.received.filter((entry) => entry.connection === 2);
     expect(ops.map((entry) => entry.frame.request.op)).toEqual([
       'status',
       'register_dns',
@@ -218,22 +223,17 @@ describe('OverlayManager edges', () => {
       retryBackoff: { initialDelayMs: 400 },
     });
     await manager.registerDns(DECLARE_DNS);
-    const degraded = new Promise<void>((resolve) => {
-      manager?.onEvent((event) => {
-        if (event.event === 'resyncFailed') resolve();
-      });
-    });
+    const degraded = next(manager, 'resyncFailed');
     await server.stop();
     await server.restart();
     await degraded;
-    const refused = await manager.natMaintenanceTick().catch((error: unknown) => error);
-    expect(refused).toBeInstanceOf(ResyncError);
+    const refused = await rejection(manager.natMaintenanceTick(), ResyncError);
     expect(refused).toMatchObject({
       step: 'register_dns a.local',
       delivery: 'not-sent',
       op: 'nat_tick',
     });
-    expect((refused as Error).message).toContain('overlayd answered err: busy');
+    expect(refused.message).toContain('overlayd answered err: busy');
     await manager.whenSynced();
     expect(manager.state).toBe('synced');
   });
@@ -243,7 +243,7 @@ describe('OverlayManager edges', () => {
     manager = await OverlayManager.connect(server.endpoint, { reconnect: false });
     await manager.registerDns(DECLARE_DNS);
     await server.stop();
-    while (manager.state !== 'offline') await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilState(manager, (state) => state === 'offline');
     await server.restart();
     await manager.natMaintenanceTick();
     const ops = server.received.filter((entry) => entry.connection === 2);
@@ -255,7 +255,7 @@ describe('OverlayManager edges', () => {
     expect(manager.state).toBe('synced');
   });
 
-  it('holds calls made before the first connection until it is up; close() while connecting settles them', async () => {
+  it('holds calls made before the first connection until it is up', async () => {
     server = await startScriptedServer();
     const early = new OverlayManager(server.endpoint);
     manager = early;
@@ -265,17 +265,20 @@ describe('OverlayManager edges', () => {
     await early.open();
     await synced;
     expect(await waiting).toBe(0);
+  });
 
+  it('settles the calls it holds, as not sent, on close() while connecting, and opens no more', async () => {
+    server = await startScriptedServer();
     const never = new OverlayManager(`${server.endpoint}.absent`);
-    const held = never.status().catch((error: unknown) => error);
-    const unsynced = never.whenSynced().catch((error: unknown) => error);
+    const held = rejection(never.status());
+    const unsynced = rejection(never.whenSynced(), ClosedError);
     await never.close();
     expect(await held).toMatchObject({
       code: 'OVERLAYD_CLOSED',
       delivery: 'not-sent',
       op: 'status',
     });
-    expect(await unsynced).toBeInstanceOf(ClosedError);
+    await unsynced;
     await expect(never.open()).rejects.toBeInstanceOf(ClosedError);
   });
 
@@ -297,11 +300,7 @@ describe('OverlayManager edges', () => {
         joinGlobal: false,
       });
       await manager.registerDns(DECLARE_DNS);
-      const resynced = new Promise<ManagerEvent>((resolve) => {
-        manager?.onEvent((event) => {
-          if (event.event === 'resynced') resolve(event);
-        });
-      });
+      const resynced = next(manager, 'resynced');
       // The connection drops; the overlayd (its engine) lives on.
       await overlayd.close();
       ops.length = 0;
@@ -359,11 +358,7 @@ describe('OverlayManager edges', () => {
 
     // overlayd runs the attach, and the connection drops before its answer.
     overlayd.hangUpAfterAttach = true;
-    const lost = await daemon.attachContainer(attach).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(lost).toBeInstanceOf(ClosedError);
+    const lost = await rejection(daemon.attachContainer(attach), ClosedError);
     expect(lost).toMatchObject({ op: 'attach_container', delivery: 'sent' });
     await daemon.whenSynced();
     scripted.received.length = 0;

@@ -11,9 +11,10 @@ import {
   ResyncError,
   type StatusResult,
 } from '../../src/index.js';
-import { next } from '../support/manager-events.js';
+import { next, untilState } from '../support/manager-events.js';
 import { globalOverlay, globalPeer, wgKey } from '../support/manager-fixtures.js';
 import { type OverlaydChild, overlaydChild } from '../support/overlayd-child.js';
+import { rejection } from '../support/rejection.js';
 
 const NODE_KEY = wgKey();
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -231,22 +232,21 @@ describe('OverlayManager healing', () => {
     });
     await overlayd.kill();
     // Made once the manager has seen the drop: it waits behind the resync.
-    while (manager.state === 'synced') await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilState(manager, (state) => state !== 'synced');
     const waiting = manager.registerDns({ name: 'waiting.local', ip: '10.200.0.5' });
     const firstFailure = next(manager, 'resyncFailed');
     const resynced = next(manager, 'resynced');
     overlayd.start(['--refuse', 'attach_container:2']);
 
-    const waited = await waiting.catch((error: unknown) => error);
-    expect(waited).toBeInstanceOf(ResyncError);
+    const waited = await rejection(waiting, ResyncError);
     expect(waited).toMatchObject({
       code: 'OVERLAYD_RESYNC',
       delivery: 'not-sent',
       op: 'register_dns',
       step: 'attach_container linux_pid 4242',
     });
-    expect((waited as Error).message).toContain('resync could not complete');
-    expect((waited as Error).message).toContain('refused by the test plan');
+    expect(waited.message).toContain('resync could not complete');
+    expect(waited.message).toContain('refused by the test plan');
     await firstFailure;
     // Still the same turn as the failure: degraded, and a call now fails at once, unsent.
     expect(manager.state).toBe('degraded');
@@ -350,9 +350,16 @@ describe('OverlayManager healing', () => {
     // A frozen overlayd holds someone's request unanswered, so the window of 1 is full
     // and the manager's next call waits, unwritten, in the client's queue.
     overlayd.freeze();
-    const blocker = manager.client.call({ op: 'status' }).catch((error: unknown) => error);
+    const blocker = rejection(manager.client.call({ op: 'status' }));
     const queued = manager.registerDns({ name: 'queued.local', ip: '10.200.0.6' });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const client = manager.client;
+    await new Promise<void>((resolve) => {
+      const subscription = client.actor.subscribe((snapshot) => {
+        if (snapshot.context.queue.length === 0) return;
+        subscription.unsubscribe();
+        resolve();
+      });
+    });
     expect(manager.client.actor.getSnapshot().context.queue).toHaveLength(1);
     const resynced = next(manager, 'resynced');
     await overlayd.kill();

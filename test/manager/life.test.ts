@@ -18,6 +18,7 @@ import {
   type OverlayManagerOptions,
   TimeoutError,
 } from '../../src/index.js';
+import { CountingClock } from '../support/counting-clock.js';
 import { next, untilState } from '../support/manager-events.js';
 import { globalOverlay, globalPeer, wgKey } from '../support/manager-fixtures.js';
 import { type OverlaydChild, overlaydChild, untilListening } from '../support/overlayd-child.js';
@@ -81,20 +82,32 @@ describe('OverlayManager: starting', () => {
     expect(wire()).toEqual([{ op: 'status' }]);
   });
 
-  it('fails a call within the connect budget, not sent, while overlayd is unreachable at start; the next call works once it is up', async () => {
-    manager = new OverlayManager(overlayd.socket, FAST);
-    const started = performance.now();
-    const failure = await rejection(manager.status());
-    const elapsed = performance.now() - started;
-    expect(failure).toBeInstanceOf(ConnectError);
-    expect(failure).toMatchObject({ op: 'status', attempts: 3, delivery: 'not-sent' });
-    // Three attempts with 10 + 20 ms between them: nowhere near the client's 20-attempt cycle.
-    expect(elapsed).toBeLessThan(1_000);
+  /** A manager on the counting clock whose first call failed while overlayd was unreachable. */
+  async function failedAtStart() {
+    const clock = new CountingClock();
+    const m = new OverlayManager(overlayd.socket, { ...FAST, clock });
+    manager = m;
+    const started = clock.now();
+    const failing = rejection(m.status(), ConnectError);
+    await clock.runUntil(failing);
+    return { m, clock, failure: await failing, elapsed: clock.now() - started };
+  }
 
+  it('fails a call within the connect budget, not sent, while overlayd is unreachable at start', async () => {
+    const { clock, failure, elapsed } = await failedAtStart();
+    expect(failure).toMatchObject({ op: 'status', attempts: 3, delivery: 'not-sent' });
+    // Three attempts with 10 + 20 ms between them: nowhere near the client's 20-attempt cycle,
+    // nor the call's own 30 s deadline.
+    expect(clock.delays.slice(0, 3)).toEqual([30_000, 10, 20]);
+    expect(elapsed).toBeLessThan(1_000);
+  });
+
+  it('answers the next call once overlayd is up, after a first call failed at start', async () => {
+    const { m } = await failedAtStart();
     await bootOverlayd();
     // No open(): the call dials again if the background reconnect has not already.
-    expect(await manager.serviceCount()).toBe(0);
-    expect(manager.state).toBe('synced');
+    expect(await m.serviceCount()).toBe(0);
+    expect(m.state).toBe('synced');
   });
 });
 
@@ -103,54 +116,66 @@ describe('OverlayManager: every call settles within its deadline', () => {
     await bootOverlayd();
   });
 
-  it('times out a call as not sent after requestTimeoutMs while overlayd is dead', async () => {
-    manager = await OverlayManager.connect(overlayd.socket, { requestTimeoutMs: 700 });
-    await manager.registerDns({ name: 'a.local', ip: '10.0.0.1' });
+  /** A manager on the counting clock, connected, whose overlayd was then killed. */
+  async function afterOverlaydDied(options: OverlayManagerOptions = {}) {
+    const clock = new CountingClock();
+    const m = await OverlayManager.connect(overlayd.socket, { ...options, clock });
+    manager = m;
+    await m.registerDns({ name: 'a.local', ip: '10.0.0.1' });
     await overlayd.kill();
-    await untilState(manager, (state) => state !== 'synced');
+    await untilState(m, (state) => state !== 'synced');
+    return { m, clock };
+  }
 
-    const started = performance.now();
-    const failure = await rejection(manager.addGlobalPeer(globalPeer(wgKey())));
-    const elapsed = performance.now() - started;
-    expect(failure).toBeInstanceOf(TimeoutError);
+  it('times out a call as not sent after requestTimeoutMs while overlayd is dead', async () => {
+    const { m, clock } = await afterOverlaydDied({ requestTimeoutMs: 700 });
+    const started = clock.now();
+    const failing = rejection(m.addGlobalPeer(globalPeer(wgKey())), TimeoutError);
+    await clock.runUntil(failing);
+    const failure = await failing;
+    const elapsed = clock.now() - started;
     expect(failure).toMatchObject({ op: 'add_peer', delivery: 'not-sent' });
     expect(elapsed).toBeGreaterThanOrEqual(600);
     expect(elapsed).toBeLessThan(1_200);
   });
 
   it('fails a call aborted by its signal as not sent while overlayd is dead', async () => {
-    manager = await OverlayManager.connect(overlayd.socket);
-    await overlayd.kill();
-    await untilState(manager, (state) => state !== 'synced');
-
+    const { m, clock } = await afterOverlaydDied();
     const controller = new AbortController();
     const reason = new Error('the daemon is shutting down');
     setTimeout(() => controller.abort(reason), 200);
-    const started = performance.now();
+    // The clock stands still: neither the call's deadline nor a reconnect can settle it.
+    const started = clock.now();
     const failure = await rejection(
-      manager.addGlobalPeer(globalPeer(wgKey()), { signal: controller.signal }),
+      m.addGlobalPeer(globalPeer(wgKey()), { signal: controller.signal }),
+      AbortedError,
     );
-    expect(performance.now() - started).toBeLessThan(1_200);
-    expect(failure).toBeInstanceOf(AbortedError);
+    expect(clock.now() - started).toBeLessThan(1_200);
     expect(failure).toMatchObject({ op: 'add_peer', delivery: 'not-sent', cause: reason });
-    // A signal aborted before the call fails it at once, before anything is sent.
-    const early = await rejection(manager.status({ signal: AbortSignal.abort() }));
+  });
+
+  it('fails at once, before anything is sent, a call whose signal aborted before it was made', async () => {
+    const { m } = await afterOverlaydDied();
+    const early = await rejection(m.status({ signal: AbortSignal.abort() }));
     expect(early).toMatchObject({ code: 'OVERLAYD_ABORTED', delivery: 'not-sent' });
   });
 
   it('times out a call waiting its turn behind one overlayd never answers, as not sent', async () => {
-    manager = await OverlayManager.connect(overlayd.socket);
+    const clock = new CountingClock();
+    manager = await OverlayManager.connect(overlayd.socket, { clock });
     overlayd.freeze();
     const stuck = rejection(manager.status({ timeoutMs: 1_500 }));
-    const started = performance.now();
-    const waiting = await rejection(
+    const started = clock.now();
+    const waiting = rejection(
       manager.registerDns({ name: 'b.local', ip: '10.0.0.2' }, { timeoutMs: 300 }),
+      TimeoutError,
     );
-    expect(performance.now() - started).toBeLessThan(1_200);
-    expect(waiting).toBeInstanceOf(TimeoutError);
+    await clock.runUntil(waiting);
+    expect(clock.now() - started).toBeLessThan(1_200);
     // It never left the manager's line: it is named by the method it was.
-    expect(waiting).toMatchObject({ op: 'registerDns', delivery: 'not-sent' });
+    expect(await waiting).toMatchObject({ op: 'registerDns', delivery: 'not-sent' });
     // The one in flight was written: its outcome is unknown.
+    await clock.runUntil(stuck);
     expect(await stuck).toMatchObject({ code: 'OVERLAYD_TIMEOUT', op: 'status', delivery: 'sent' });
   });
 });

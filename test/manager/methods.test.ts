@@ -11,8 +11,10 @@ import {
   OverlayError,
   OverlayManager,
 } from '../../src/index.js';
+import { CountingClock } from '../support/counting-clock.js';
 import { globalOverlay, globalPeer, wgKey } from '../support/manager-fixtures.js';
 import { type OverlaydChild, overlaydChild } from '../support/overlayd-child.js';
+import { rejection } from '../support/rejection.js';
 
 const NODE_KEY = wgKey();
 const ROTATED_KEY = wgKey();
@@ -208,14 +210,12 @@ describe('OverlayManager methods', () => {
 
   it('fails as the client does on an err answer, records nothing, and stays usable', async () => {
     manager = await OverlayManager.connect(overlayd.socket, { connectAttempts: 20 });
-    const refused = await manager
-      .attachContainer({
-        handle: { platform: 'linux_pid', pid: 7 },
-        service: 'nope',
-        joinGlobal: false,
-      })
-      .catch((error: unknown) => error);
-    expect(refused).toBeInstanceOf(OverlayError);
+    const attaching = manager.attachContainer({
+      handle: { platform: 'linux_pid', pid: 7 },
+      service: 'nope',
+      joinGlobal: false,
+    });
+    const refused = await rejection(attaching, OverlayError);
     expect(refused).toMatchObject({
       code: 'OVERLAYD_OVERLAY',
       op: 'attach_container',
@@ -236,27 +236,20 @@ describe('OverlayManager methods', () => {
 
   it('refuses bad parameters before sending anything, naming the method or the field', async () => {
     manager = await OverlayManager.connect(overlayd.socket, { connectAttempts: 20 });
-    const notObject = await manager
-      .registerDns(undefined as never)
-      .catch((error: unknown) => error);
-    expect(notObject).toBeInstanceOf(CodecError);
-    expect((notObject as Error).message).toContain('registerDns: expected a parameters object');
-    const badIp = await manager
-      .registerDns({ name: 'a', ip: 'not-an-ip' })
-      .catch((error: unknown) => error);
-    expect(badIp).toBeInstanceOf(CodecError);
-    expect((badIp as CodecError).path).toBe('request.ip');
-    const badPort = await manager
-      .setupGlobalOverlay({
-        nodeId: 1,
-        wgPubkey: NODE_KEY,
-        deployment: 'd',
-        instanceId: 'i',
-        clusterCidr: '10.0.0.0/8',
-        wgPort: 70_000,
-        natEnabled: false,
-      })
-      .catch((error: unknown) => error);
+    const notObject = await rejection(manager.registerDns(undefined as never), CodecError);
+    expect(notObject.message).toContain('registerDns: expected a parameters object');
+    const badIp = await rejection(manager.registerDns({ name: 'a', ip: 'not-an-ip' }), CodecError);
+    expect(badIp.path).toBe('request.ip');
+    const settingUp = manager.setupGlobalOverlay({
+      nodeId: 1,
+      wgPubkey: NODE_KEY,
+      deployment: 'd',
+      instanceId: 'i',
+      clusterCidr: '10.0.0.0/8',
+      wgPort: 70_000,
+      natEnabled: false,
+    });
+    const badPort = await rejection(settingUp);
     // The first request (node id) went; the bad one did not: it names the field.
     expect((badPort as CodecError).path).toBe('request.wg_port');
     await manager.registerDns({ name: 'a', ip: '10.0.0.1' });
@@ -269,26 +262,35 @@ describe('OverlayManager methods', () => {
 
   it('connects lazily with the upstream budget and reports every attempt failing', async () => {
     await overlayd.kill();
-    const started = performance.now();
-    const failure = await OverlayManager.connect(`${overlayd.socket}.absent`).catch(
-      (error: unknown) => error,
-    );
-    const elapsed = performance.now() - started;
-    expect(failure).toBeInstanceOf(ConnectError);
+    const clock = new CountingClock();
+    const started = clock.now();
+    const connecting = OverlayManager.connect(`${overlayd.socket}.absent`, { clock });
+    const failing = rejection(connecting, ConnectError);
+    await clock.runUntil(failing);
+    const failure = await failing;
+    const elapsed = clock.now() - started;
     expect(failure).toMatchObject({ attempts: 6 });
     // 100 + 200 + 400 + 800 + 1000 ms of sleeps between 6 attempts (generous upper margin).
+    expect(clock.delays.slice(0, 5)).toEqual([100, 200, 400, 800, 1000]);
     expect(elapsed).toBeGreaterThanOrEqual(2_400);
     expect(elapsed).toBeLessThan(10_000);
   });
 
-  it('close() settles queued calls as not sent, is idempotent, and refuses later calls', async () => {
-    manager = await OverlayManager.connect(overlayd.socket, { connectAttempts: 20 });
-    const first = manager.status();
-    const queued = manager.registerDns({ name: 'late', ip: '10.0.0.2' });
-    const closing = manager.close();
-    await manager.close();
+  /** A manager closed twice at once, with a call handed to the client and one queued behind it. */
+  async function closedWithTwoCalls() {
+    const m = await OverlayManager.connect(overlayd.socket, { connectAttempts: 20 });
+    manager = m;
+    const first = m.status();
+    const queued = m.registerDns({ name: 'late', ip: '10.0.0.2' });
+    const closing = m.close();
+    await m.close();
     await closing;
-    const [firstOutcome, queuedOutcome] = await Promise.allSettled([first, queued]);
+    return { m, outcomes: await Promise.allSettled([first, queued]) };
+  }
+
+  it('close() settles queued calls as not sent, and is idempotent', async () => {
+    const { m, outcomes } = await closedWithTwoCalls();
+    const [firstOutcome, queuedOutcome] = outcomes;
     // The first was handed to the client already (it fails or answers as the client decides);
     // the queued one never left the manager.
     expect(['fulfilled', 'rejected']).toContain(firstOutcome.status);
@@ -296,12 +298,16 @@ describe('OverlayManager methods', () => {
     const reason = (queuedOutcome as PromiseRejectedResult).reason;
     expect(reason).toBeInstanceOf(ClosedError);
     expect(reason).toMatchObject({ delivery: 'not-sent', op: 'register_dns' });
-    await expect(manager.status()).rejects.toMatchObject({
+    expect(m.state).toBe('closed');
+    expect(wire().some((request) => request.op === 'register_dns')).toBe(false);
+  });
+
+  it('refuses calls, and waits for no sync, after close()', async () => {
+    const { m } = await closedWithTwoCalls();
+    await expect(m.status()).rejects.toMatchObject({
       code: 'OVERLAYD_CLOSED',
       delivery: 'not-sent',
     });
-    await expect(manager.whenSynced()).rejects.toBeInstanceOf(ClosedError);
-    expect(manager.state).toBe('closed');
-    expect(wire().some((request) => request.op === 'register_dns')).toBe(false);
+    await expect(m.whenSynced()).rejects.toBeInstanceOf(ClosedError);
   });
 });

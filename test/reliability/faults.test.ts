@@ -24,6 +24,7 @@ import {
   startChaosServer,
 } from '../support/chaos-server.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { untilState } from '../support/manager-events.js';
 import { successFor } from '../support/scripted-server.js';
 import { FAST_BACKOFF, KEY, VICTIM } from './fixtures.js';
 
@@ -215,15 +216,24 @@ describe('faults that end the connection', () => {
   });
 
   it('restart on the same path: the in-flight victim fails as sent, a request made while down is sent after', async () => {
-    const h = await harness(() => []);
+    let reached: () => void = () => {};
+    const victimReached = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const h = await harness(() => {
+      reached();
+      return [];
+    });
     let whileDown: Promise<Outcome> | undefined;
     const run = await exercise(h, {}, async () => {
       // Let the victim reach the server, then restart it.
-      await expect.poll(() => h.server.received.some((r) => r.op === 'allocate_ip')).toBe(true);
+      await victimReached;
       await h.server.stop();
-      await expect.poll(() => h.client.state).not.toBe('awaitingResponse');
+      await untilState(h.client, (state) => state !== 'awaitingResponse');
       whileDown = outcomeOf(h.client.call({ op: 'status' }));
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      // A reconnect attempt fails while the server is down.
+      await untilState(h.client, (state) => state === 'connecting');
+      await untilState(h.client, (state) => state === 'backoff');
       await h.server.restart();
     });
     expectFailed(run.victim, 'OVERLAYD_CLOSED', 'sent');
@@ -238,7 +248,7 @@ describe('faults that end the connection', () => {
     const h = await harness(() => [], { reconnect: { attempts: 3 } });
     await h.client.call({ op: 'status' });
     await h.server.stop();
-    await expect.poll(() => h.client.state).not.toBe('connected');
+    await untilState(h.client, (state) => state !== 'connected');
     const queued = await outcomeOf(h.client.call({ op: 'nat_tick' }));
     const error = expectFailed(queued, 'OVERLAYD_CONNECT', 'not-sent');
     expect(error.message).toMatch(/after 3 attempts/);

@@ -12,6 +12,7 @@ import { decodeFrame, encodeFrame } from '../../src/protocol/index.js';
 import { answer, type ChaosScript, frameBytes, startChaosServer } from '../support/chaos-server.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
 import { gc, settledHeap } from '../support/memory.js';
+import { rejection } from '../support/rejection.js';
 import { successFor } from '../support/scripted-server.js';
 
 const MIB = 1024 * 1024;
@@ -272,7 +273,7 @@ describe('hostile frames: the host process survives', () => {
     // The first unreadable frame fails the request waiting for it at once (as
     // the Rust client would); the second, with nothing in flight, is skipped,
     // and the real answer, late, too.
-    const error = await client.call({ op: 'status' }).catch((e: unknown) => e);
+    const error = await rejection(client.call({ op: 'status' }));
     expect(error).toMatchObject({ code: 'OVERLAYD_CODEC', delivery: 'sent' });
     expect((error as Error).message).toMatch(/not valid UTF-8.*op status/);
     hostile = false;

@@ -9,19 +9,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OverlaydClient } from '../../src/client/client.js';
-import {
-  ClosedError,
-  CodecError,
-  FrameTooLargeError,
-  type OverlaydError,
-} from '../../src/errors.js';
+import { ClosedError, CodecError, FrameTooLargeError, OverlaydError } from '../../src/errors.js';
 import { MAX_FRAME_BYTES, type RequestFrame } from '../../src/protocol/index.js';
 import { type ChaosServer, type Step, startChaosServer } from '../support/chaos-server.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { CountingClock } from '../support/counting-clock.js';
+import { untilHolds, untilState } from '../support/manager-events.js';
+import { rejection } from '../support/rejection.js';
 import { successFor } from '../support/scripted-server.js';
 import { VICTIM } from './fixtures.js';
 
-/** Generous for a shared 2-core machine; the deadline (30 s) is what it must not wait for. */
+/**
+ * On the client's counting clock, which nothing moves while a request waits
+ * here: the deadline (30 s) is what it must not wait for.
+ */
 const AT_ONCE_MS = 1_000;
 
 const cleanups = cleanupAfterEach();
@@ -29,6 +30,7 @@ const cleanups = cleanupAfterEach();
 interface Case {
   server: ChaosServer;
   client: OverlaydClient;
+  clock: CountingClock;
   warnings: string[];
 }
 
@@ -42,23 +44,20 @@ async function start(fault: (request: RequestFrame) => Step[]): Promise<Case> {
   });
   cleanups.push(() => server.dispose());
   const warnings: string[] = [];
+  const clock = new CountingClock();
   const client = await OverlaydClient.connect(server.endpoint, {
+    clock,
     logger: { warn: (message) => warnings.push(message) },
   });
   cleanups.push(() => client.close());
-  return { server, client, warnings };
+  return { server, client, clock, warnings };
 }
 
-/** The victim's error and how long it took to come. */
-async function victimFails(client: OverlaydClient): Promise<{ error: OverlaydError; ms: number }> {
-  const started = performance.now();
-  const error = (await client.call(VICTIM).then(
-    () => {
-      throw new Error('the victim was answered');
-    },
-    (e: unknown) => e,
-  )) as OverlaydError;
-  return { error, ms: performance.now() - started };
+/** The victim's error and how long it took to come, on the client's clock. */
+async function victimFails({ client, clock }: Case): Promise<{ error: OverlaydError; ms: number }> {
+  const started = clock.now();
+  const error = await rejection(client.call(VICTIM), OverlaydError);
+  return { error, ms: clock.now() - started };
 }
 
 async function nextSucceeds(client: OverlaydClient): Promise<void> {
@@ -67,8 +66,9 @@ async function nextSucceeds(client: OverlaydClient): Promise<void> {
 
 describe('an undecodable frame while a request waits (30 s deadline)', () => {
   it('garbage body ({{{"}): the request fails at once with a CodecError naming the byte, op and id; the connection stays', async () => {
-    const { client, server } = await start(() => [{ body: '{{{"}' }]);
-    const { error, ms } = await victimFails(client);
+    const fixture = await start(() => [{ body: '{{{"}' }]);
+    const { client, server } = fixture;
+    const { error, ms } = await victimFails(fixture);
     expect(error).toBeInstanceOf(CodecError);
     expect(error.delivery).toBe('sent');
     expect(error.message).toMatch(/could not be read.*invalid JSON at byte 2/);
@@ -80,8 +80,9 @@ describe('an undecodable frame while a request waits (30 s deadline)', () => {
   });
 
   it('zero-length body: the request fails at once with a CodecError saying "empty body"; the connection stays', async () => {
-    const { client } = await start(() => [{ body: '' }]);
-    const { error, ms } = await victimFails(client);
+    const fixture = await start(() => [{ body: '' }]);
+    const { client } = fixture;
+    const { error, ms } = await victimFails(fixture);
     expect(error).toBeInstanceOf(CodecError);
     expect(error.delivery).toBe('sent');
     expect(error.message).toMatch(/could not be read.*empty body.*op allocate_ip, id \d+/);
@@ -91,15 +92,15 @@ describe('an undecodable frame while a request waits (30 s deadline)', () => {
   });
 
   it('an event of a kind this client does not know: skipped, logged and counted; the request is answered', async () => {
-    const { client, warnings } = await start((request) => [
+    const { client, clock, warnings } = await start((request) => [
       { body: '{"frame":"event","event":"mesh_rebalanced","epoch":7}' },
       { frame: successFor(request) },
     ]);
     const seen: unknown[] = [];
     client.onEvent((event) => seen.push(event));
-    const started = performance.now();
+    const started = clock.now();
     expect(await client.call(VICTIM)).toEqual({ result: 'ip', ip: '10.200.0.2' });
-    expect(performance.now() - started).toBeLessThan(AT_ONCE_MS);
+    expect(clock.now() - started).toBeLessThan(AT_ONCE_MS);
     expect(seen).toEqual([]);
     expect(client.stats).toMatchObject({ connections: 1, dropped: 1 });
     expect(warnings).toEqual([expect.stringMatching(/event of a kind this client does not know/)]);
@@ -107,10 +108,11 @@ describe('an undecodable frame while a request waits (30 s deadline)', () => {
   });
 
   it('an invalid body naming the request id: that request fails at once with a CodecError naming the field', async () => {
-    const { client } = await start((request) => [
+    const fixture = await start((request) => [
       { body: `{"frame":"response","id":${request.id},"response":{"result":"bogus"}}` },
     ]);
-    const { error, ms } = await victimFails(client);
+    const { client } = fixture;
+    const { error, ms } = await victimFails(fixture);
     expect(error).toBeInstanceOf(CodecError);
     expect(error.delivery).toBe('sent');
     expect(error.message).toMatch(/response could not be decoded: unknown variant `bogus`/);
@@ -124,14 +126,17 @@ describe('an undecodable frame while a request waits (30 s deadline)', () => {
     const size = MAX_FRAME_BYTES + 1;
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32LE(size, 0);
-    const { client } = await start(() => [{ raw: prefix }]);
-    const { error, ms } = await victimFails(client);
+    const fixture = await start(() => [{ raw: prefix }]);
+    const { client, clock } = fixture;
+    const { error, ms } = await victimFails(fixture);
     expect(error).toBeInstanceOf(ClosedError);
     expect(error.delivery).toBe('sent');
     expect(error.message).toContain(`frame too large: ${size} bytes (max ${MAX_FRAME_BYTES})`);
     expect(error.cause).toBeInstanceOf(FrameTooLargeError);
     expect(error.cause).toMatchObject({ size, max: MAX_FRAME_BYTES });
     expect(ms).toBeLessThan(AT_ONCE_MS);
+    // The reconnect's backoff runs on the client's clock.
+    await clock.runUntil(untilState(client, (state) => state === 'connected'));
     await nextSucceeds(client);
     expect(client.stats.connections).toBe(2);
   });
@@ -144,7 +149,8 @@ describe('an undecodable frame while a request waits (30 s deadline)', () => {
         ? [{ frame: successFor(request) }, { body: '{{{"}' }]
         : [{ frame: successFor(request) }];
     await nextSucceeds(client);
-    await expect.poll(() => client.stats.dropped).toBe(1);
+    await untilHolds(client.actor, () => client.stats.dropped >= 1);
+    expect(client.stats.dropped).toBe(1);
     expect(warnings).toEqual([expect.stringMatching(/could not be decoded/)]);
     expect(await client.call(VICTIM)).toEqual({ result: 'ip', ip: '10.200.0.2' });
   });

@@ -19,6 +19,7 @@ import {
   startChaosServer,
 } from '../support/chaos-server.js';
 import { cleanupAfterEach } from '../support/cleanups.js';
+import { untilHolds } from '../support/manager-events.js';
 import { successFor } from '../support/scripted-server.js';
 import { FAST_BACKOFF, KEY, VICTIM } from './fixtures.js';
 
@@ -130,7 +131,8 @@ describe('a window of requests in flight', () => {
     });
     expect(performance.now() - started).toBeLessThan(190);
     expect(await behind).toEqual({ result: 'ok' });
-    await expect.poll(() => client.stats.late).toBe(1);
+    await untilHolds(client.actor, () => client.stats.late >= 1);
+    expect(client.stats.late).toBe(1);
     expect(server.received.map((r) => r.op)).toEqual(['status', 'nat_tick']);
   });
 
@@ -184,7 +186,8 @@ describe('a window of requests in flight', () => {
       settle(client.call({ op: 'status' })),
       settle(client.call({ op: 'status' })),
     ];
-    await expect.poll(() => client.stats.sent).toBe(2);
+    await untilHolds(client.actor, () => client.stats.sent >= 2);
+    expect(client.stats.sent).toBe(2);
     await client.close();
     expect((await Promise.all(outcomes)).map((o) => !o.ok && o.error.delivery)).toEqual([
       'sent',

@@ -20,6 +20,7 @@ import {
   serve,
 } from '../../src/server/serve.js';
 import { encodeLengthPrefixed, FrameDecoder } from '../../src/transport/framing.js';
+import { rejection } from '../support/rejection.js';
 
 let dir: string;
 const servers: OverlaydServer[] = [];
@@ -76,10 +77,25 @@ async function client(path: string): Promise<RawClient> {
     socket.once('error', reject);
   });
   const bodies: string[] = [];
-  const decoder = new FrameDecoder((b) => bodies.push(Buffer.from(b).toString('utf8')));
+  // Woken on each body and on the close: a wait for responses needs no polling.
+  const wakes: Array<() => void> = [];
+  const wake = () => {
+    for (const w of wakes.splice(0)) w();
+  };
+  const decoder = new FrameDecoder((b) => {
+    bodies.push(Buffer.from(b).toString('utf8'));
+    wake();
+  });
   socket.on('data', (c: Buffer) => decoder.push(c));
   socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  let ended = false;
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      ended = true;
+      wake();
+      resolve();
+    }),
+  );
   return {
     socket,
     bodies,
@@ -87,7 +103,10 @@ async function client(path: string): Promise<RawClient> {
     send: (body) => socket.write(encodeLengthPrefixed(Buffer.from(body, 'utf8'))),
     write: (bytes) => socket.write(bytes),
     response: async (n) => {
-      await vi.waitFor(() => expect(bodies.length).toBeGreaterThanOrEqual(n));
+      while (bodies.length < n) {
+        if (ended) throw new Error(`the connection closed after ${bodies.length} of ${n} bodies`);
+        await new Promise<void>((resolve) => wakes.push(resolve));
+      }
       return bodies.slice(0, n);
     },
   };
@@ -137,20 +156,16 @@ describe('serve on a Unix socket', () => {
   it('refuses to replace a regular file, and leaves it alone', async () => {
     const path = join(dir, 'not-a-socket');
     await writeFile(path, 'precious');
-    const error = await serve(path, okHandler, { group: null }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IoError);
-    expect((error as Error).message).toBe(
-      `refusing to replace ${path}: it exists and is not a socket`,
-    );
+    const error = await rejection(serve(path, okHandler, { group: null }), IoError);
+    expect(error.message).toBe(`refusing to replace ${path}: it exists and is not a socket`);
     expect(await readFile(path, 'utf8')).toBe('precious');
   });
 
   it('refuses a path where a live server listens (EADDRINUSE), without stealing it', async () => {
     const first = await start();
-    const error = await serve(first.endpoint, okHandler, { group: null }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IoError);
-    expect((error as Error).message).toContain('address in use');
-    expect(((error as Error).cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
+    const error = await rejection(serve(first.endpoint, okHandler, { group: null }), IoError);
+    expect(error.message).toContain('address in use');
+    expect((error.cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
     const c = await client(first.endpoint);
     c.send(statusRequest(2));
     expect(await c.response(1)).toEqual([okResponse(2)]);
@@ -160,26 +175,24 @@ describe('serve on a Unix socket', () => {
     const before = pipeHandles();
     await writeFile(join(dir, 'file'), '');
     const path = join(dir, 'file', 'overlayd.sock');
-    const error = await serve(path, okHandler).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IoError);
-    expect((error as Error).message).toMatch(/^cannot serve on .*overlayd\.sock: /);
+    const error = await rejection(serve(path, okHandler), IoError);
+    expect(error.message).toMatch(/^cannot serve on .*overlayd\.sock: /);
     expect(pipeHandles()).toBe(before);
   });
 
   it('reports a bind failure other than EADDRINUSE (here: a directory refusing new files)', async () => {
     // /proc refuses new files even to root.
-    const error = await serve('/proc/ovl-test.sock', okHandler, { group: null }).catch(
-      (e: unknown) => e,
+    const error = await rejection(
+      serve('/proc/ovl-test.sock', okHandler, { group: null }),
+      IoError,
     );
-    expect(error).toBeInstanceOf(IoError);
-    expect((error as Error).message).toMatch(/^cannot serve on \/proc\/ovl-test\.sock: listen E/);
+    expect(error.message).toMatch(/^cannot serve on \/proc\/ovl-test\.sock: listen E/);
   });
 
   it('refuses a path too long for sun_path instead of binding a truncated one', async () => {
     const path = join(dir, `${'x'.repeat(120)}.sock`);
-    const error = await serve(path, okHandler, { group: null }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IoError);
-    expect((error as Error).message).toMatch(/^socket path too long: \d+ bytes \(max \d+\): /);
+    const error = await rejection(serve(path, okHandler, { group: null }), IoError);
+    expect(error.message).toMatch(/^socket path too long: \d+ bytes \(max \d+\): /);
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -458,7 +471,7 @@ describe('connections', () => {
     let result: unknown;
     const server = await start(async (conn) => {
       const first = conn.next();
-      result = await conn.next().catch((e: unknown) => e);
+      result = await rejection(conn.next());
       await first;
     });
     const c = await client(server.endpoint);

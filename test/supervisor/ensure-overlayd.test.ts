@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startOverlayd } from '../../src/server/overlayd.js';
 import { ensureOverlaydRunning, OverlaydStartError } from '../../src/supervisor/ensure-overlayd.js';
+import { rejection } from '../support/rejection.js';
 import { CLI } from '../support/run-node.js';
 
 let dir: string;
@@ -65,13 +66,12 @@ describe('ensureOverlaydRunning', () => {
 
   it('names the socket, the command and the exit code when the command exits at once', async () => {
     const started = Date.now();
-    const error = await ensureOverlaydRunning({
+    const starting = ensureOverlaydRunning({
       socket,
       command: process.execPath,
       args: ['-e', 'process.exit(1)'],
-    }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OverlaydStartError);
-    const failure = error as OverlaydStartError;
+    });
+    const failure = await rejection(starting, OverlaydStartError);
     expect(failure.code).toBe('OVERLAYD_START');
     expect(failure.exit).toBe(1);
     expect(failure.message).toContain(socket);
@@ -83,25 +83,21 @@ describe('ensureOverlaydRunning', () => {
 
   it('names the socket and the command when the binary is missing', async () => {
     const missing = join(dir, 'no-such-overlayd');
-    const error = await ensureOverlaydRunning({ socket, command: missing, args: ['--flag'] }).catch(
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(OverlaydStartError);
-    const message = (error as Error).message;
+    const starting = ensureOverlaydRunning({ socket, command: missing, args: ['--flag'] });
+    const { message } = await rejection(starting, OverlaydStartError);
     expect(message).toContain(socket);
     expect(message).toContain(`${missing} --flag`);
     expect(message).toContain('ENOENT');
   });
 
   it('names the socket and the command when the process runs but never listens', async () => {
-    const error = await ensureOverlaydRunning({
+    const starting = ensureOverlaydRunning({
       socket,
       command: process.execPath,
       args: ['-e', 'setTimeout(() => {}, 3000)'],
       attempts: 3,
-    }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OverlaydStartError);
-    const message = (error as Error).message;
+    });
+    const { message } = await rejection(starting, OverlaydStartError);
     expect(message).toContain(socket);
     expect(message).toContain('could not connect to overlayd after 3 attempts');
   });

@@ -55,6 +55,8 @@ export interface ScriptedServer {
   received: Array<{ connection: number; frame: RequestFrame }>;
   connections: ServerConnection[];
   script: Script;
+  /** Resolves once `count` requests have been received in all (at once if they have). */
+  untilReceived(count: number): Promise<void>;
   /** Stop listening and drop every connection; the path stays free for a restart. */
   stop(): Promise<void>;
   /** Listen again on the same path. */
@@ -74,11 +76,17 @@ export async function startScriptedServer(script: Script = answer): Promise<Scri
   const { path, dir } = await tempSocketPath();
   let server: OverlaydServer | undefined;
   let connectionCount = 0;
+  const receivedWaiters: Array<{ count: number; wake(): void }> = [];
   const state: ScriptedServer = {
     endpoint: path,
     received: [],
     connections: [],
     script,
+    untilReceived: (count) =>
+      new Promise((wake) => {
+        if (state.received.length >= count) wake();
+        else receivedWaiters.push({ count, wake });
+      }),
     stop: async () => {
       await server?.close();
       server = undefined;
@@ -97,6 +105,10 @@ export async function startScriptedServer(script: Script = answer): Promise<Scri
     for await (const frame of conn) {
       if (frame.frame !== 'request') continue;
       state.received.push({ connection, frame });
+      for (const waiter of receivedWaiters.filter((w) => w.count <= state.received.length)) {
+        receivedWaiters.splice(receivedWaiters.indexOf(waiter), 1);
+        waiter.wake();
+      }
       const reply = await state.script(frame, connection);
       if ('hangUp' in reply) {
         conn.destroy();

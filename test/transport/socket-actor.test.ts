@@ -3,18 +3,30 @@
  * against real Unix sockets (the reference accept loop), outside OverlaydClient.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
+import { type AnyActorRef, createActor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEmitted } from '../../machines/connection.types.js';
 import { stateName } from '../../src/client/state.js';
 import { encodeFrame } from '../../src/protocol/index.js';
 import { createSocketActor, systemSocketActor } from '../../src/transport/socket-actor.js';
+import { untilState } from '../support/manager-events.js';
 import { type ScriptedServer, startScriptedServer } from '../support/scripted-server.js';
 
 const servers: ScriptedServer[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.dispose();
 });
+
+/** Resolves once the connection actor is in `state` (as OverlaydClient names its states). */
+function untilIn(actor: AnyActorRef, state: ReturnType<typeof stateName>): Promise<void> {
+  const charted = {
+    get state() {
+      return stateName(actor.getSnapshot().value);
+    },
+    actor,
+  };
+  return untilState(charted, (now) => now === state);
+}
 
 function payload(id: number): Uint8Array {
   return encodeFrame({ frame: 'request', id, request: { op: 'status' } });
@@ -31,11 +43,12 @@ describe('socket actor', () => {
     });
     const emitted: ConnectionEmitted[] = [];
     actor.on('*', (event) => emitted.push(event));
+    const answered = new Promise((resolve) => actor.on('requests.answered', resolve));
     actor.start();
     actor.send({ type: 'connect' });
-    await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('connected');
+    await untilIn(actor, 'connected');
     actor.send({ type: 'request.enqueue', requests: [{ token: 1, id: '1', op: 'status' }] });
-    await expect.poll(() => emitted.some((e) => e.type === 'requests.answered')).toBe(true);
+    await answered;
     expect(emitted).toContainEqual({
       type: 'requests.answered',
       answers: [
@@ -64,7 +77,7 @@ describe('socket actor', () => {
     });
     actor.start();
     actor.send({ type: 'connect' });
-    await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('connected');
+    await untilIn(actor, 'connected');
     actor.send({ type: 'request.enqueue', requests: [{ token: 7, id: '7', op: 'status' }] });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.received).toEqual([]);
@@ -83,9 +96,9 @@ describe('socket actor', () => {
     actor.on('request.failed', (e) => failures.push(e));
     actor.start();
     actor.send({ type: 'connect' });
-    await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('connected');
+    await untilIn(actor, 'connected');
     actor.send({ type: 'request.enqueue', requests: [{ token: 1, id: '1', op: 'status' }] });
-    await expect.poll(() => stateName(actor.getSnapshot().value)).toBe('failed');
+    await untilIn(actor, 'failed');
     expect(actor.getSnapshot().context.lastError?.message).toContain('could not write request');
     expect(failures).toEqual([expect.objectContaining({ token: 1, kind: 'closed' })]);
     actor.stop();
